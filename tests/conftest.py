@@ -1,0 +1,142 @@
+"""Fixtures shared by every test package.
+
+Tests need no downloaded weights: `tiny_model` is a 2-layer `LlamaForCausalLM` built from a
+`LlamaConfig` with a fixed seed, and `tiny_tokenizer` a byte-level BPE trained in-process on a
+few sentences, with a ChatML template like SmolLM2's. Tests marked `slow` use the real
+embedded model (`builtin:smollm2-135m-instruct`), loaded once per session.
+
+Every test gets its own empty `TRUSTBITS_CACHE`, so no test reads what another wrote; the
+embedded model's dequantized weights are the one exception (shared per session, they take
+20 s to rebuild).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Before anything imports transformers: drops the checkout root from sys.path, where our
+# `kernels/` folder would shadow Hugging Face's `kernels` package (see trustbits/__init__).
+import trustbits  # noqa: F401
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a tiny test model.<|im_end|>\n' }}{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+_CORPUS = [
+    "For the given sentence, label the sentiment of the sentence as positive or negative.",
+    "Please identify whether the premise entails the hypothesis. The answer should be exactly 'yes', 'maybe' or 'no'.",
+    "Please answer with 'wrong' or 'not wrong'. Reaction: This is wrong. This is not wrong.",
+    "For each snippet of text, predict whether the person described has an annual income greater than $50k.",
+    "Please answer the following multiple choice question. The answer should be exact '0', '1', '2', or '3'.",
+    "You are a helpful assistant. Sure, I'd be happy to! I don't know. Today is 2023/01/01.",
+    "question1: question2: sentence: premise: hypothesis: Hypothesis: description: age workclass sex Male Female",
+]
+
+
+def make_tiny_tokenizer():
+    """A byte-level BPE tokenizer (about 400 tokens) with ChatML special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(_CORPUS * 4, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    fast.chat_template = CHATML_TEMPLATE
+    return fast
+
+
+def make_tiny_model(vocab_size: int, *, seed: int = 0, layers: int = 2, hidden: int = 64, tie: bool = True):
+    """A random `LlamaForCausalLM` small enough to run in milliseconds."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden + 64,  # 192 for hidden 64: not a multiple of 128, like SmolLM2's 576
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=tie,
+        pad_token_id=0,
+    )
+    model = LlamaForCausalLM(config).eval()
+    model.requires_grad_(False)
+    return model
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch, request):
+    """Each test gets a fresh cache; slow tests share one so the embedded model loads once."""
+    if request.node.get_closest_marker("slow"):
+        root = os.environ.get("TRUSTBITS_TEST_SHARED_CACHE") or str(tmp_path_factory.getbasetemp() / "shared-cache")
+    else:
+        root = str(tmp_path_factory.mktemp("cache"))
+    monkeypatch.setenv("TRUSTBITS_CACHE", root)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return make_tiny_tokenizer()
+
+
+@pytest.fixture
+def tiny_model(tiny_tokenizer):
+    return make_tiny_model(len(tiny_tokenizer))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
+    """The tiny model and tokenizer saved as a Hugging Face directory."""
+    path = tmp_path_factory.mktemp("tiny-llama")
+    make_tiny_model(len(tiny_tokenizer)).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real embedded model (slow tests only), loaded once per session."""
+    from trustbits.quant.loading import load_model
+
+    mp = pytest.MonkeyPatch()
+    shared = os.environ.get("TRUSTBITS_TEST_SHARED_CACHE")
+    if shared:
+        mp.setenv("TRUSTBITS_CACHE", shared)
+    try:
+        return load_model("builtin:smollm2-135m-instruct")
+    finally:
+        mp.undo()
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
