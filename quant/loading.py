@@ -132,9 +132,9 @@ def _looks_like_path(name: str) -> bool:
 def _require_linears(model, name: str) -> None:
     from trustbits.quant.inventory import quantizable_modules
 
-    if not quantizable_modules(model):
+    if not any(m.role == "linear" for m in quantizable_modules(model)):
         raise TrustbitsError(
-            f"model '{name}' ({type(model).__name__}) has no nn.Linear layers to quantize",
+            f"model '{name}' ({type(model).__name__}) has no nn.Linear layers to quantize in its decoder",
             "trustbits quantizes torch.nn.Linear modules; use an architecture built from them (Llama, Mistral, Qwen, Phi, ...)",
         )
 
@@ -235,6 +235,7 @@ def _write_cache(model, tokenizer, target: Path, source: str) -> None:
 
 def _load_hf(source: str, *, local_files_only: bool, where: str):
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     try:
@@ -250,7 +251,7 @@ def _load_hf(source: str, *, local_files_only: bool, where: str):
                 "pass a model with a causal LM head (Llama, Mistral, Qwen, ...)",
             ) from e
         raise TrustbitsError(f"cannot load the model in {where} ({_first_line(e)})", "check that its files are complete") from e
-    except OSError as e:
+    except (OSError, SafetensorError) as e:
         raise TrustbitsError(f"cannot load the weights in {where} ({_first_line(e)})", "check that its files are complete") from e
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_files_only)

@@ -87,11 +87,17 @@ def make_tiny_model(vocab_size: int, *, seed: int = 0, layers: int = 2, hidden: 
     return model
 
 
+@pytest.fixture(scope="session")
+def shared_cache_root(tmp_path_factory) -> str:
+    """The cache slow tests share (set TRUSTBITS_TEST_SHARED_CACHE to keep it across runs)."""
+    return os.environ.get("TRUSTBITS_TEST_SHARED_CACHE") or str(tmp_path_factory.mktemp("shared-cache"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch, request):
+def _isolated_cache(tmp_path_factory, monkeypatch, request, shared_cache_root):
     """Each test gets a fresh cache; slow tests share one so the embedded model loads once."""
     if request.node.get_closest_marker("slow"):
-        root = os.environ.get("TRUSTBITS_TEST_SHARED_CACHE") or str(tmp_path_factory.getbasetemp() / "shared-cache")
+        root = shared_cache_root
     else:
         root = str(tmp_path_factory.mktemp("cache"))
     monkeypatch.setenv("TRUSTBITS_CACHE", root)
@@ -118,14 +124,13 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
 
 
 @pytest.fixture(scope="session")
-def smollm2():
-    """The real embedded model (slow tests only), loaded once per session."""
+def smollm2(shared_cache_root):
+    """The real embedded model (slow tests only), loaded once per session into the shared cache
+    (session fixtures are set up before the per-test cache fixture, so set it here too)."""
     from trustbits.quant.loading import load_model
 
     mp = pytest.MonkeyPatch()
-    shared = os.environ.get("TRUSTBITS_TEST_SHARED_CACHE")
-    if shared:
-        mp.setenv("TRUSTBITS_CACHE", shared)
+    mp.setenv("TRUSTBITS_CACHE", shared_cache_root)
     try:
         return load_model("builtin:smollm2-135m-instruct")
     finally:
