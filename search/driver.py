@@ -1,0 +1,417 @@
+"""The search loop: one study, seeded with reference points, sampled by Optuna, resumable.
+
+`run_search` opens (or creates) the study, seeds it once, scores the float reference first
+(constraints are measured against it), then runs workers. A worker repeatedly asks for a
+single trial (plan), scores it through `study.optimize(n_trials=1)` (so RDB storages get
+Optuna's heartbeats), then runs a few ensemble trials on stored records, until the trial
+budget counts done. Killing it at any point loses no finished trial: the next run fails what
+the dead process left RUNNING, retries its parameters, and continues the sampler from its
+saved state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import multiprocessing
+import os
+import pickle
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from trustbits.errors import TrustbitsError
+from trustbits.search import ensembles, storage as storage_mod
+from trustbits.search.objectives import constraints_func
+from trustbits.search.sampler import ENSEMBLE, SINGLE, KindRoutingSampler, kind_of, make_sampler
+from trustbits.search.spec import StudySpec
+from trustbits.search.trial_attrs import pack, set_attrs
+
+log = logging.getLogger(__name__)
+REFERENCE = "reference"
+SEEDED_ATTR = "trustbits:seeded"
+REFERENCE_ATTR = "trustbits:reference"
+SAMPLER_HASH_ATTR = "trustbits:sampler_sha256"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class TrialFailed(Exception):
+    """A trial that failed for a recorded reason (e.g. out of memory); the search goes on."""
+
+
+@dataclass
+class SearchSummary:
+    study_name: str
+    location: str
+    singles_done: int
+    ensembles_done: int
+    early_stopped: int
+    examples_saved: int
+    examples_total: int
+    seconds: float
+
+
+def _done_singles(study) -> list:
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    return [t for t in study.get_trials(deepcopy=False, states=states) if kind_of(t) != ENSEMBLE]
+
+
+def _front_values(study) -> list[list[float]]:
+    return [list(t.values) for t in study.best_trials]
+
+
+class SamplerState:
+    """The sampler pickled beside the study, so a resumed seeded study continues the same
+    sequence. It is the tool's own file: its SHA-256 is stored in the study and checked
+    before unpickling, so a replaced file is never loaded."""
+
+    def __init__(self, spec: StudySpec):
+        folder = spec.path.parent if spec.path else Path.cwd()
+        self.path = folder / f"{spec.name}.sampler"
+
+    def load(self, study) -> KindRoutingSampler | None:
+        want = study.user_attrs.get(SAMPLER_HASH_ATTR)
+        if not want or not self.path.is_file():
+            return None
+        blob = self.path.read_bytes()
+        if hashlib.sha256(blob).hexdigest() != want:
+            log.warning("sampler state %s does not match the study's checksum; starting a fresh sampler", self.path)
+            return None
+        return pickle.loads(blob)  # noqa: S301 - integrity checked above; written only by trustbits
+
+    def save(self, study, sampler: KindRoutingSampler) -> None:
+        blob = pickle.dumps(sampler)
+        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(blob)
+        os.replace(tmp, self.path)
+        study.set_user_attr(SAMPLER_HASH_ATTR, hashlib.sha256(blob).hexdigest())
+
+
+def new_sampler(spec: StudySpec) -> KindRoutingSampler:
+    s = spec.sampler
+    single = make_sampler(s.name, seed=s.seed, population=s.population, constraints_func=constraints_func)
+    # Ensemble member sets: few parameters, cheap trials: TPE learns them well.
+    ensemble = make_sampler("tpe", seed=s.seed + 1, population=max(4, spec.ensembles.max_size * 2), constraints_func=constraints_func)
+    return KindRoutingSampler(single, ensemble)
+
+
+class Worker:
+    """One search process: the model, the evaluator and the loop (see the module docstring)."""
+
+    def __init__(self, spec: StudySpec, loc, *, view=None, save_sampler: bool = True, heartbeat: bool = True):
+        self.spec = spec
+        self.loc = loc
+        self.view = view
+        self.save_sampler = save_sampler
+        self.storage = storage_mod.make_storage(loc, heartbeat=heartbeat)
+        self.sampler_state = SamplerState(spec)
+        self.batch_size = spec.eval.batch_size
+
+    # ---- setup ----------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        from trustbits.metrics import build_suite
+        from trustbits.quant.cache import LayerCache
+        from trustbits.quant.inventory import quantizable_modules
+        from trustbits.quant.loading import load_model
+        from trustbits.search.evaluator import TrialEvaluator
+        from trustbits.search.records import RecordStore
+        from trustbits.search.space import SearchSpace
+
+        spec = self.spec
+        self._stage("loading the model", 0, 1)
+        self.loaded = load_model(spec.model.name, device=spec.model.device, dtype=spec.model.dtype)
+        self.modules = quantizable_modules(self.loaded.model)
+        self.space = SearchSpace.from_spec(spec, self.modules, model_name=self.loaded.name, model_fingerprint=self.loaded.fingerprint)
+        e = spec.eval
+        self.suite = build_suite(e.perspectives, limit=e.limit, seed=e.seed)
+        self.store = RecordStore(self.loc.records_url, spec.name)
+        self.layer_cache = LayerCache(self.loaded)
+        self.layer_cache.build(self.space.specs(), progress=lambda d, t, desc="": self._stage(f"layer cache: {desc}", d, t))
+        self.latency_model = None
+        if "latency" in spec.search.objectives:
+            from trustbits.kernels.latency import LatencyModel
+
+            self._stage("latency table", 0, 1)
+            self.latency_model = LatencyModel.for_model(self.loaded.model, self.modules, bits=[s.bits for s in self.space.specs()], group_sizes=list(spec.search.group_sizes))
+        self.study, _ = storage_mod.create_or_check_study(spec, self.storage)
+        self.sampler = (self.sampler_state.load(self.study) if self.save_sampler else None) or new_sampler(spec)
+        self.study = optuna.load_study(study_name=spec.name, storage=self.storage, sampler=self.sampler)
+        self.evaluator = TrialEvaluator(spec, self.loaded, self.modules, self.suite, self.layer_cache, self.store, self.latency_model, self.study.user_attrs.get(REFERENCE_ATTR))
+
+    def _stage(self, description: str, done: int, total: int) -> None:
+        if self.view:
+            self.view.stage(description, done, total)
+
+    # ---- seeding (once per study, before workers start) -----------------------------------
+
+    def seed(self) -> None:
+        from trustbits.quant.plan import KEEP_BITS
+        from trustbits.search.seeds import reference_seeds, sensitivity_seeds
+        from trustbits.search.sensitivity import measure_sensitivity
+
+        if self.study.user_attrs.get(SEEDED_ATTR):
+            return
+        sp = self.spec.seeds
+        seeds = reference_seeds(self.space, float_model=sp.float_model or bool(self.spec.constraints.max_drop), uniform=sp.uniform)
+        if sp.sensitivity:
+            table = measure_sensitivity(self.loaded, self.space, self.layer_cache, progress=lambda d, t, desc: self._stage(desc, d, t))
+            seeds += sensitivity_seeds(self.space, table, sp.sensitivity)
+        for s in seeds:
+            self.study.enqueue_trial(s.params, user_attrs={"label": s.label}, skip_if_exists=True)
+        self.study.set_user_attr(SEEDED_ATTR, [s.label for s in seeds])
+        need_reference = sp.float_model or self.spec.constraints.max_drop
+        if need_reference and KEEP_BITS not in self.space.bits:
+            self.run_reference()
+
+    def run_reference(self) -> None:
+        """The float model as a trial of its own kind, when 16 bits is not in the space (it is
+        then not a plan the sampler can propose, but it stays on the front for comparison)."""
+        from trustbits.quant.plan import Plan
+
+        self.sampler.next_kind = REFERENCE
+        trial = self.study.ask()
+        plan = Plan.uniform([m.name for m in self.modules], None, model_name=self.loaded.name, model_fingerprint=self.loaded.fingerprint)
+        set_attrs(self.study, trial._trial_id, {"label": "float"})
+        values = self._score_plan(trial, plan, "float")
+        self.study.tell(trial, values)
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    def budget_left(self) -> int:
+        running = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if kind_of(t) != ENSEMBLE]
+        return self.spec.budget.trials - len(_done_singles(self.study)) - len(running)
+
+    def run(self, *, deadline: float | None = None) -> None:
+        storage_mod.fail_dead_workers_trials(self.study, all_running=self.loc.kind == "sqlite")
+        while self.budget_left() > 0 and (deadline is None or time.time() < deadline):
+            self.sampler.next_kind = SINGLE
+            self.study.optimize(self._objective, n_trials=1, catch=(TrialFailed,))
+            for _ in range(self.spec.ensembles.per_trial):
+                if not ensembles.can_run(self.study, self.spec):
+                    break
+                self.run_ensemble()
+            if self.save_sampler:
+                self.sampler_state.save(self.study, self.sampler)
+            if self.view:
+                self.view.trial_finished(len(_done_singles(self.study)), self.status_line())
+
+    def status_line(self) -> str:
+        front = self.study.best_trials
+        done = _done_singles(self.study)
+        stopped = sum(1 for t in done if t.state == TrialState.PRUNED)
+        trust = [t.user_attrs.get("flat", {}).get("trust") for t in front]
+        best = max((x for x in trust if x is not None), default=None)
+        best_text = f"{best:.1f}" if best is not None else "-"
+        return f"front: {len(front)} configurations, best trust {best_text}; {stopped} trial(s) stopped early"
+
+    def _objective(self, trial: optuna.Trial):
+        self.study._storage.set_trial_system_attr(trial._trial_id, storage_mod.WORKER_ATTR, storage_mod.worker_id())
+        params = self.space.suggest(trial)
+        plan = self.space.plan(params)
+        label = trial.user_attrs.get("label") or ("retry" if "failed_trial" in trial.system_attrs else "sampled")
+        if "label" not in trial.user_attrs:
+            trial.set_user_attr("label", label)
+        values = self._score_plan(trial, plan, label)
+        if values is None:
+            raise optuna.TrialPruned()
+        return values
+
+    def _score_plan(self, trial, plan, label: str):
+        """Score a plan on `trial`; returns its objective values, or None when it stopped early
+        (or was over the memory budget, which costs no scoring at all)."""
+        import torch
+
+        from trustbits.quant.plan import KEEP_BITS
+        from trustbits.search.space import average_bits
+
+        if self.view:
+            self.view.trial_started(trial.number, label)
+        fp, latency = self.evaluator.price(plan)
+        base = {
+            "plan_z": pack(plan.to_json()),
+            "memory_bytes": fp.total_bytes,
+            "latency": latency,
+            "avg_bits": round(average_bits(plan, self.modules), 4),
+            "bits_histogram": {str(k): v for k, v in plan.bits_histogram().items()},
+        }
+        set_attrs(self.study, trial._trial_id, base)
+        budget = self.spec.constraints.max_memory_mb
+        if budget is not None and fp.total_bytes / 1e6 > budget:
+            set_attrs(self.study, trial._trial_id, {"stop_reason": f"over the memory budget ({fp.total_bytes / 1e6:.1f} MB > {budget} MB): not scored", "examples_scored": 0})
+            return None
+        self.evaluator.spec = self.spec
+        is_float = all(s is None for s in plan.modules.values())
+        try:
+            outcome = self.evaluator.evaluate_plan(
+                trial.number, plan, _front_values(self.study), progress=lambda d, t, stage: self._stage(f"trial {trial.number} ({label}) stage {stage + 1}", d, t),
+                batch_size=self.batch_size, reference_is_self=is_float,
+            )
+        except torch.OutOfMemoryError as e:
+            return self._out_of_memory(trial, e)
+        except RuntimeError as e:
+            if "out of memory" not in str(e).lower():
+                raise
+            return self._out_of_memory(trial, e)
+        attrs = {
+            "scores_z": pack(outcome.scores),
+            "flat": outcome.flat_scores,
+            "examples_scored": outcome.examples_scored,
+            "examples_total": outcome.examples_total,
+            "seconds": round(outcome.seconds, 3),
+            "constraints": outcome.constraints,
+            **({"stop_reason": outcome.stop_reason} if outcome.stop_reason else {}),
+            **outcome.extra,
+        }
+        set_attrs(self.study, trial._trial_id, attrs)
+        if is_float and outcome.values is not None and REFERENCE_ATTR not in self.study.user_attrs:
+            self.study.set_user_attr(REFERENCE_ATTR, outcome.flat_scores)
+            self.evaluator.reference = outcome.flat_scores
+        return outcome.values
+
+    def _out_of_memory(self, trial, error) -> None:
+        """Record the reason, halve the batch size for the next trials (and retry this plan
+        with it when that can help), and let the search go on."""
+        import gc
+
+        gc.collect()
+        old = self.batch_size or 16
+        self.batch_size = max(1, old // 2)
+        retry = self.batch_size < old
+        set_attrs(self.study, trial._trial_id, {"fail_reason": f"out of memory at batch size {old} ({str(error).splitlines()[0][:160]})"})
+        if retry and trial.params:
+            self.study.enqueue_trial(trial.params, user_attrs={"label": f"retry of {trial.number} (out of memory)"})
+        log.warning("trial %d ran out of memory at batch size %d; %s", trial.number, old, f"retrying at {self.batch_size}" if retry else "giving up on it")
+        raise TrialFailed(f"out of memory at batch size {old}")
+
+    def run_ensemble(self) -> None:
+        pool = ensembles.member_pool(self.study, self.spec)
+        self.sampler.next_kind = ENSEMBLE
+        trial = self.study.ask()
+        if kind_of(trial) != ENSEMBLE:  # an enqueued single arrived meanwhile (another worker)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        self.study._storage.set_trial_system_attr(trial._trial_id, storage_mod.WORKER_ATTR, storage_mod.worker_id())
+        members = ensembles.suggest_members(trial, self.spec, pool)
+        numbers = tuple(sorted(t.number for t in members))
+        trial.set_user_attr("label", "ensemble")
+        trial.set_user_attr("members", list(numbers))
+        trial.set_user_attr("vote", self.spec.ensembles.vote)
+        if len(members) < self.spec.ensembles.min_size or numbers in ensembles.existing_member_sets(self.study):
+            trial.set_user_attr("stop_reason", "member set too small after removing repeats" if len(members) < self.spec.ensembles.min_size else "member set already scored")
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
+        records = self.store.get_many(list(numbers))
+        by_number = {t.number: t for t in members}
+        outcome = self.evaluator.evaluate_ensemble(
+            [
+                {
+                    "number": n,
+                    "records": records[n],
+                    "memory_bytes": by_number[n].user_attrs["memory_bytes"],
+                    "latency": by_number[n].user_attrs.get("latency"),
+                    "precision": by_number[n].user_attrs["avg_bits"],
+                }
+                for n in numbers
+            ]
+        )
+        precisions = [by_number[n].user_attrs["avg_bits"] for n in numbers]
+        set_attrs(
+            self.study,
+            trial._trial_id,
+            {
+                "scores_z": pack(outcome.scores),
+                "flat": outcome.flat_scores,
+                "memory_bytes": outcome.memory_bytes,
+                "latency": outcome.latency,
+                "avg_bits": max(precisions),
+                "examples_scored": outcome.examples_scored,
+                "examples_total": outcome.examples_total,
+                "seconds": round(outcome.seconds, 4),
+                "constraints": outcome.constraints,
+            },
+        )
+        self.study.tell(trial, outcome.values)
+
+
+def _worker_main(spec_path: str, study_name: str | None, loc, deadline: float | None) -> None:
+    """Entry point of a spawned worker process (--workers N)."""
+    import ctypes
+    import signal
+
+    # Die with the parent: a killed `trustbits search` must not leave workers running.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+    import trustbits  # noqa: F401 - unshadows the checkout before transformers loads
+    from trustbits.search.spec import load_spec
+
+    spec = load_spec(spec_path)
+    if study_name:
+        spec = spec.with_name(study_name)
+    worker = Worker(spec, loc, save_sampler=False, heartbeat=loc.kind != "journal")
+    worker.setup()
+    worker.run(deadline=deadline)
+
+
+def run_search(spec: StudySpec, *, storage: str | None = None, workers: int = 1, view_factory=None) -> SearchSummary:
+    """Launch or resume the study of `spec` (see the module docstring).
+
+    Args:
+        storage: overrides the spec's storage (sqlite:///, journal, postgresql://...).
+        workers: processes on this machine; more than one uses a journal (or the given RDB).
+        view_factory: callable(name, budget, done) -> a `SearchView`, or None for no display.
+    """
+    t0 = time.time()
+    loc = storage_mod.locate(spec, storage, workers=workers)
+    lock = storage_mod.StudyLock(loc.sqlite_path) if loc.kind == "sqlite" else contextlib.nullcontext()
+    deadline = t0 + spec.budget.timeout_minutes * 60 if spec.budget.timeout_minutes else None
+    with lock:
+        # Creating and seeding happen once, here, before any worker starts.
+        probe = Worker(spec, loc, save_sampler=workers == 1, heartbeat=loc.kind != "journal")
+        study, _ = storage_mod.create_or_check_study(spec, probe.storage)
+        done = len(_done_singles(study))
+        view = view_factory(spec.name, spec.budget.trials, done) if view_factory else None
+        probe.view = view
+        with view or contextlib.nullcontext():
+            probe.setup()
+            probe.seed()
+            if workers == 1:
+                probe.run(deadline=deadline)
+            else:
+                _run_workers(spec, loc, workers, deadline, probe)
+        study = probe.study
+    return summarize(study, loc, time.time() - t0)
+
+
+def _run_workers(spec: StudySpec, loc, workers: int, deadline, probe: Worker) -> None:
+    if spec.path is None:
+        raise TrustbitsError("parallel workers need a spec file", "save the spec as a .toml file and pass its path")
+    storage_mod.fail_dead_workers_trials(probe.study)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker_main, args=(str(spec.path), spec.study.name, loc, deadline), daemon=False) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            time.sleep(2)
+            if probe.view:
+                probe.view.trial_finished(len(_done_singles(probe.study)), probe.status_line())
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
+    if bad:
+        raise TrustbitsError(f"{len(bad)} of {workers} workers exited with an error (exit codes {bad})", "rerun with --debug and one worker to see the error; finished trials are kept")
+
+
+def summarize(study, loc, seconds: float) -> SearchSummary:
+    singles = _done_singles(study)
+    ens = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if kind_of(t) == ENSEMBLE]
+    stopped = [t for t in singles if t.state == TrialState.PRUNED and t.user_attrs.get("examples_scored")]
+    saved = sum(t.user_attrs.get("examples_total", 0) - t.user_attrs.get("examples_scored", 0) for t in stopped)
+    total = sum(t.user_attrs.get("examples_total", 0) for t in singles)
+    return SearchSummary(study.study_name, loc.describe(), len(singles), len(ens), len(stopped), saved, total, seconds)
