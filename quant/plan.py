@@ -93,6 +93,15 @@ def spec_bits(spec: QuantSpec | None) -> int:
     return KEEP_BITS if spec is None else spec.bits
 
 
+def _parse_layer_range(text: str) -> tuple[int, int]:
+    """``"0-3"`` -> (0, 3); ``"5"`` -> (5, 5)."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
+    if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+        raise TrustbitsError(f"cannot read layer range '{text}'", "write it as START-END (inclusive), e.g. 0-3, or one layer number")
+    lo = int(m.group(1))
+    return lo, int(m.group(2)) if m.group(2) is not None else lo
+
+
 def _spec_from_json(value) -> QuantSpec | None:
     if value is None or value == "keep":
         return None
@@ -161,6 +170,60 @@ class Plan:
         if unused:
             raise TrustbitsError(f"plan rule '{unused[0]}' matches no module of the model", "check it against `trustbits info --model ...`")
         return cls(modules, **kw)
+
+    @classmethod
+    def per_kind(
+        cls,
+        module_names: Iterable[str],
+        kinds: Mapping[str, QuantSpec | str | None],
+        default: QuantSpec | str | None = None,
+        **kw,
+    ) -> "Plan":
+        """A plan by projection type: the module name's last part (``q_proj``, ``down_proj``,
+        ``lm_head``) picks the spec; other modules get `default`.
+
+        Example:
+            >>> Plan.per_kind(names, {"down_proj": "hqq:8:64", "lm_head": "keep"}, default="hqq:4:64")
+
+        Raises:
+            TrustbitsError: a kind the model does not have (with "did you mean").
+        """
+        names = list(module_names)
+        present = {n.rsplit(".", 1)[-1] for n in names}
+        for kind in kinds:
+            if kind not in present:
+                raise TrustbitsError(f"the model has no '{kind}' modules ({did_you_mean(kind, present)})", "name a projection type the model has")
+        return cls.from_rules(names, {rf"(^|\.){re.escape(k)}$": s for k, s in kinds.items()}, default, **kw)
+
+    @classmethod
+    def per_layer_range(
+        cls,
+        module_names: Iterable[str],
+        ranges: Mapping[str, QuantSpec | str | None],
+        default: QuantSpec | str | None = None,
+        **kw,
+    ) -> "Plan":
+        """A plan by decoder-layer range: ``{"0-3": "hqq:8:64", "28-29": "keep"}`` (inclusive,
+        first match wins, ``"5"`` is one layer). Modules outside every range (and the head, which
+        belongs to no layer) get `default`.
+
+        Raises:
+            TrustbitsError: a malformed range, or one that covers no layer of the model.
+        """
+        names = list(module_names)
+        rules = {}
+        for text, spec in ranges.items():
+            lo, hi = _parse_layer_range(text)
+            layers = "|".join(str(i) for i in range(lo, hi + 1))
+            rules[rf"(^|\.)(layers|h|blocks|layer)\.({layers})\."] = spec
+        try:
+            return cls.from_rules(names, rules, default, **kw)
+        except TrustbitsError as e:
+            # Name the range as the user wrote it, not as the regex we made of it.
+            bad = next((t for t, r in zip(ranges, rules) if not any(re.search(r, n) for n in names)), None)
+            if bad is None:
+                raise
+            raise TrustbitsError(f"layer range '{bad}' covers no layer of the model", "check the layer count with `trustbits info`") from e
 
     # ---- JSON ---------------------------------------------------------------------------
 
