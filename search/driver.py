@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from trustbits.errors import TrustbitsError
 from trustbits.search import ensembles, storage as storage_mod
 from trustbits.search.objectives import constraints_func
-from trustbits.search.sampler import ENSEMBLE, SINGLE, KindRoutingSampler, kind_of, make_sampler
+from trustbits.search.sampler import ENSEMBLE, SINGLE, KindRoutingSampler, kind_of, make_sampler, system_attrs
 from trustbits.search.spec import StudySpec
 from trustbits.search.trial_attrs import pack, set_attrs
 
@@ -130,8 +130,8 @@ class Worker:
         e = spec.eval
         self.suite = build_suite(e.perspectives, limit=e.limit, seed=e.seed)
         self.store = RecordStore(self.loc.records_url, spec.name)
-        self.layer_cache = LayerCache(self.loaded)
-        self.layer_cache.build(self.space.specs(), progress=lambda d, t, desc="": self._stage(f"layer cache: {desc}", d, t))
+        self.layer_cache = LayerCache.for_model(self.loaded)
+        self.layer_cache.build(self.loaded, self.space.specs(), progress=lambda d, t, desc="": self._stage(f"layer cache: {desc}", d, t))
         self.latency_model = None
         if "latency" in spec.search.objectives:
             from trustbits.kernels.latency import LatencyModel
@@ -213,7 +213,7 @@ class Worker:
         self.study._storage.set_trial_system_attr(trial._trial_id, storage_mod.WORKER_ATTR, storage_mod.worker_id())
         params = self.space.suggest(trial)
         plan = self.space.plan(params)
-        label = trial.user_attrs.get("label") or ("retry" if "failed_trial" in trial.system_attrs else "sampled")
+        label = trial.user_attrs.get("label") or ("retry" if "failed_trial" in system_attrs(trial) else "sampled")
         if "label" not in trial.user_attrs:
             trial.set_user_attr("label", label)
         values = self._score_plan(trial, plan, label)

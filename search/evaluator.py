@@ -72,6 +72,10 @@ class TrialEvaluator:
         self.store = store
         self.latency_model = latency_model
         self.reference = reference
+        from trustbits.quant.footprint import DEFAULT_KEEP_DTYPE, keep_bytes_per_param, other_params
+
+        # Bytes of everything outside the quantizable modules: computed once, on the float model.
+        self.other_bytes = other_params(loaded.model, modules) * keep_bytes_per_param(DEFAULT_KEEP_DTYPE)
 
     # ---- pricing ------------------------------------------------------------------------
 
@@ -79,7 +83,7 @@ class TrialEvaluator:
         """(Footprint, latency estimate JSON) of a plan, from shapes alone."""
         from trustbits.quant.footprint import footprint
 
-        fp = footprint(self.loaded.model, plan)
+        fp = footprint(self.modules, plan, other_params_bytes=self.other_bytes)
         latency = None
         if self.latency_model is not None:
             specs = {name: (None if s is None else (s.bits, s.group_size)) for name, s in plan.modules.items()}

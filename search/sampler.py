@@ -11,28 +11,52 @@ that holds only trials of its own kind.
 
 from __future__ import annotations
 
+import copy
+
 import optuna
 from optuna.samplers import BaseSampler
+from optuna.trial import TrialState
 
 KIND_ATTR = "trustbits:kind"
 SINGLE = "single"
 ENSEMBLE = "ensemble"
 
 
+def system_attrs(trial) -> dict:
+    """System attrs of a FrozenTrial or of a live optuna.Trial (which no longer exposes them)."""
+    attrs = getattr(trial, "system_attrs", None)
+    if attrs is None:
+        attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
+    return attrs
+
+
 def kind_of(trial) -> str:
-    return trial.system_attrs.get(KIND_ATTR, SINGLE)
+    return system_attrs(trial).get(KIND_ATTR, SINGLE)
 
 
 class _KindView:
-    """A study as one inner sampler sees it: only trials of one kind."""
+    """A study as one inner sampler sees it: trials of other kinds appear as FAILed.
+
+    They cannot simply be left out: Optuna's genetic samplers index the trial list by trial
+    number. A failed trial is ignored by every sampler (no population, no search space, no
+    density estimate), which is exactly what a trial of the other kind must be.
+    """
 
     def __init__(self, study: optuna.Study, kind: str):
         self._study = study
         self._kind = kind
 
     def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False):
-        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
-        return [t for t in trials if kind_of(t) == self._kind]
+        trials = self._study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
+        shown = []
+        for t in trials:
+            if kind_of(t) != self._kind:
+                t = copy.copy(t)
+                t.state = TrialState.FAIL
+                t._values = None
+            if states is None or t.state in states:
+                shown.append(t)
+        return shown
 
     def get_trials(self, deepcopy: bool = True, states=None):
         return self._get_trials(deepcopy=deepcopy, states=states)

@@ -23,7 +23,8 @@ def _type_name(tp) -> str:
     origin = typing.get_origin(tp)
     if origin in (list, tuple):
         (arg, *_) = typing.get_args(tp) or (object,)
-        return f"a list of {_type_name(arg)}s"
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+        return f"a list of {plural.get(arg, 'values')}"
     if origin in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(names) + (" (or absent)" if type(None) in typing.get_args(tp) else "")

@@ -1,0 +1,128 @@
+"""A study's Pareto front and its baselines, as rows any view (table, plot, JSON) can show.
+
+The front is `study.best_trials`: Optuna's own non-dominated, feasible trials, so a plain
+`optuna.load_study(...).best_trials` sees exactly what `trustbits pareto` shows. Baselines
+(the float model and the uniform plans) are always listed beside it for comparison, whether
+or not they are on the front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from trustbits.errors import TrustbitsError
+from trustbits.search.sampler import ENSEMBLE, kind_of
+from trustbits.search.spec import PERSPECTIVES
+from trustbits.search.trial_attrs import trial_scores
+
+
+@dataclass
+class Row:
+    """One configuration as the user compares it."""
+
+    number: int
+    label: str
+    kind: str
+    on_front: bool
+    objectives: dict[str, float]
+    scores: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    memory_mb: float
+    latency_ms: float | None
+    latency_modelled: bool
+    avg_bits: float | None
+    bits_histogram: dict[str, int]
+    members: list[int] = field(default_factory=list)
+    vote: str | None = None
+
+    def to_json(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def _intervals(scores_json: dict | None) -> dict[str, tuple[float, float]]:
+    out = {}
+    for name, entry in (scores_json or {}).get("perspectives", {}).items():
+        if entry.get("ci"):
+            out[name] = tuple(entry["ci"])
+    trust = (scores_json or {}).get("trust")
+    if isinstance(trust, dict) and trust.get("ci"):
+        out["trust"] = tuple(trust["ci"])
+    return out
+
+
+def row_of(trial, objectives: list[str], on_front: bool) -> Row:
+    a = trial.user_attrs
+    latency = a.get("latency") or {}
+    return Row(
+        number=trial.number,
+        label=a.get("label", "sampled"),
+        kind=kind_of(trial),
+        on_front=on_front,
+        objectives=dict(zip(objectives, trial.values or [])),
+        scores=dict(a.get("flat") or {}),
+        intervals=_intervals(trial_scores(trial)),
+        memory_mb=a.get("memory_bytes", 0) / 1e6,
+        latency_ms=latency.get("decode_ms_per_token"),
+        latency_modelled=bool(latency.get("modelled", True)) if latency else False,
+        avg_bits=a.get("avg_bits"),
+        bits_histogram=dict(a.get("bits_histogram") or {}),
+        members=list(a.get("members") or []),
+        vote=a.get("vote"),
+    )
+
+
+def is_baseline(trial) -> bool:
+    label = trial.user_attrs.get("label", "")
+    return label == "float" or label.startswith("uniform-")
+
+
+@dataclass
+class Front:
+    study_name: str
+    objectives: list[str]
+    directions: list[str]
+    front: list[Row]
+    baselines: list[Row]
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+
+    def to_json(self) -> dict:
+        return {
+            "study": self.study_name,
+            "objectives": self.objectives,
+            "directions": self.directions,
+            "front": [r.to_json() for r in self.front],
+            "baselines": [r.to_json() for r in self.baselines],
+            "trials": {"complete": self.n_complete, "stopped_early": self.n_pruned, "failed": self.n_failed},
+        }
+
+
+def load_front(study: optuna.Study) -> Front:
+    """The front and baselines of a study made by trustbits."""
+    spec = study.user_attrs.get("trustbits:spec")
+    if not spec:
+        raise TrustbitsError(f"study '{study.study_name}' was not made by trustbits", "pass a study created by `trustbits search`")
+    objectives = list(spec["search"]["objectives"])
+    trials = study.get_trials(deepcopy=False)
+    best = {t.number for t in study.best_trials}
+    rows = {t.number: row_of(t, objectives, True) for t in trials if t.number in best}
+    front = sorted(rows.values(), key=lambda r: (r.memory_mb, r.number))
+    baselines = [
+        rows.get(t.number) or row_of(t, objectives, False)
+        for t in trials
+        if t.state == TrialState.COMPLETE and kind_of(t) != ENSEMBLE and is_baseline(t)
+    ]
+    baselines.sort(key=lambda r: -r.memory_mb)
+    count = lambda s: sum(1 for t in trials if t.state == s)  # noqa: E731
+    return Front(study.study_name, objectives, [d.name.lower() for d in study.directions], front, baselines, count(TrialState.COMPLETE), count(TrialState.PRUNED), count(TrialState.FAIL))
+
+
+def perspective_columns(front: Front) -> list[str]:
+    names = set()
+    for r in front.front + front.baselines:
+        names |= set(r.scores)
+    return [p for p in ("trust",) + PERSPECTIVES if p in names]
