@@ -203,7 +203,10 @@ def export_trial(study, number: int, fmt: str, out: str | Path, *, allow_off_fro
     members = trial.user_attrs["members"]
     for n in members:
         member = trials[n]
-        written += write_plan_formats(trial_plan(member), fmt, out / f"member-{n}", provenance_of(study, member))
+        member_plan = trial_plan(member)
+        # A float member is the original model: its plan is all it needs.
+        member_fmt = "json" if all(s is None for s in member_plan.modules.values()) else fmt
+        written += write_plan_formats(member_plan, member_fmt, out / f"member-{n}", provenance_of(study, member))
     manifest = {
         "version": 1,
         "kind": "precision-ensemble",

@@ -99,7 +99,8 @@ class KindRoutingSampler(BaseSampler):
         return (self.ensemble if kind == ENSEMBLE else self.single), _KindView(study, kind)
 
     def before_trial(self, study, trial) -> None:
-        kind = SINGLE if "fixed_params" in trial.system_attrs else self.next_kind
+        # Retries carry their kind over; enqueued trials (seeds) are singles.
+        kind = trial.system_attrs.get(KIND_ATTR) or (SINGLE if "fixed_params" in trial.system_attrs else self.next_kind)
         study._storage.set_trial_system_attr(trial._trial_id, KIND_ATTR, kind)
         trial.system_attrs[KIND_ATTR] = kind
         sampler, view = self._route(study, trial)

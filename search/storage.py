@@ -32,6 +32,7 @@ SPEC_ATTR = "trustbits:spec"
 FINGERPRINT_ATTR = "trustbits:spec_fingerprint"
 WORKER_ATTR = "trustbits:worker"
 HEARTBEAT_INTERVAL_S = 20
+MAX_RETRY = 2
 GRACE_PERIOD_S = 60
 
 
@@ -101,12 +102,12 @@ def make_storage(loc: StorageLocation, *, heartbeat: bool = True):
     else:
         kwargs["engine_kwargs"] = {"pool_pre_ping": True}
     if heartbeat:
-        from optuna.storages import RetryFailedTrialCallback
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         kwargs.update(
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=GRACE_PERIOD_S,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         )
     try:
         return optuna.storages.RDBStorage(loc.url, **kwargs)
@@ -200,12 +201,12 @@ def fail_dead_workers_trials(study: optuna.Study, *, all_running: bool = False) 
     """Fail RUNNING trials whose worker process is dead (same host, PID gone), or every
     RUNNING trial when `all_running` (we hold the study's exclusive lock). Single trials
     with parameters are retried: their parameters are enqueued again. Returns failed numbers."""
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.trial import TrialState
 
     host = socket.gethostname()
     failed = []
-    retry = RetryFailedTrialCallback(max_retry=2)
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.system_attrs.get(WORKER_ATTR, "")
         owner_host, _, pid = owner.partition(":")
@@ -213,10 +214,10 @@ def fail_dead_workers_trials(study: optuna.Study, *, all_running: bool = False) 
         if not dead:
             continue
         try:
+            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "its worker died (killed or crashed) before finishing it")
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process finished or failed it meanwhile
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "its worker died (killed or crashed) before finishing it")
         failed.append(t.number)
         if t.params:
             retry(study, study._storage.get_trial(t._trial_id))

@@ -44,35 +44,38 @@ def run(args) -> int:
 
     from trustbits.errors import TrustbitsError
     from trustbits.quant.footprint import DEFAULT_KEEP_DTYPE
-    from trustbits.quant.plan import Plan, QuantSpec
-    from trustbits.search.console import console, error_console
-
-    keep_dtype = args.keep_dtype or DEFAULT_KEEP_DTYPE
-    spec = QuantSpec(args.method, args.bits, args.group_size) if args.bits is not None else None
-    plan = Plan.load(args.plan) if args.plan else None
-    if args.format == "gptqmodel" or (spec and spec.method == "awq"):
-        return _run_gptqmodel(args, plan, spec)
-    if spec and spec.method == "awq":
-        raise TrustbitsError("unreachable", None)
-
-    from trustbits.quant.artifact import save_artifact
-    from trustbits.quant.assemble import apply_plan
-    from trustbits.quant.cache import LayerCache
     from trustbits.quant.inventory import quantizable_modules
     from trustbits.quant.loading import load_model
-    from trustbits.quant.progress import rich_progress
+    from trustbits.quant.plan import Plan, QuantSpec
+    from trustbits.search.console import error_console
 
+    spec = QuantSpec(args.method, args.bits, args.group_size) if args.bits is not None else None
+    plan = Plan.load(args.plan) if args.plan else None  # fail on a bad plan before loading
     out = Path(args.output)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise TrustbitsError(f"output folder '{out}' exists and is not empty", "choose another folder or pass --overwrite")
     with error_console().status(f"loading {args.model}"):
         loaded = load_model(args.model, device=args.device, dtype=args.dtype)
-    _refuse_quantized(loaded)
+    if loaded.quantized:
+        raise TrustbitsError(f"'{loaded.name}' is already quantized", f"quantize its float base model ({loaded.quantized.get('base_model')}) instead")
     names = [m.name for m in quantizable_modules(loaded.model)]
     if plan is None:
         plan = Plan.uniform(names, spec, model_name=loaded.name, model_fingerprint=loaded.fingerprint)
         if args.keep_head:
             plan.modules[names[-1]] = None
+    plan.check_model(names, loaded.fingerprint)
+    if args.format == "gptqmodel" or (spec is not None and spec.method == "awq"):
+        return _run_gptqmodel(args, loaded, plan, spec, out)
+    return _run_trustbits(args, loaded, plan, out, args.keep_dtype or DEFAULT_KEEP_DTYPE)
+
+
+def _run_trustbits(args, loaded, plan, out, keep_dtype: str) -> int:
+    from trustbits.quant.artifact import save_artifact
+    from trustbits.quant.assemble import apply_plan
+    from trustbits.quant.cache import LayerCache
+    from trustbits.quant.progress import rich_progress
+    from trustbits.search.console import console
+
     cache = LayerCache.for_model(loaded)
     with rich_progress() as progress:
         applied = apply_plan(loaded, plan, cache=cache, progress=progress, keep_dtype=keep_dtype)
@@ -93,58 +96,33 @@ def run(args) -> int:
     return 0
 
 
-def _refuse_quantized(loaded) -> None:
-    from trustbits.errors import TrustbitsError
-
-    if loaded.quantized:
-        raise TrustbitsError(f"'{loaded.name}' is already quantized", f"quantize its float base model ({loaded.quantized.get('base_model')}) instead")
-
-
-def _run_gptqmodel(args, plan, spec) -> int:
+def _run_gptqmodel(args, loaded, plan, spec, out) -> int:
     """A GPTQModel checkpoint: GPTQ (any plan of gptq/keep modules) or AWQ (uniform, CUDA)."""
-    from pathlib import Path
+    import shutil
 
     from trustbits.errors import TrustbitsError
     from trustbits.quant import _gptqmodel
     from trustbits.quant.calibration import calibration_ids
-    from trustbits.quant.inventory import quantizable_modules
-    from trustbits.quant.loading import load_model
     from trustbits.quant.methods.awq import refusal
-    from trustbits.quant.plan import Plan
     from trustbits.search.console import console, error_console
 
-    out = Path(args.output)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise TrustbitsError(f"output folder '{out}' exists and is not empty", "choose another folder or pass --overwrite")
-    with error_console().status(f"loading {args.model}"):
-        loaded = load_model(args.model, device=args.device, dtype=args.dtype)
-    _refuse_quantized(loaded)
-    names = [m.name for m in quantizable_modules(loaded.model)]
     if spec is not None and spec.method == "awq":
         if loaded.device.type != "cuda":
             raise refusal(loaded.device)
-        gm = _gptqmodel.gptqmodel()
-        from gptqmodel.quantization import FORMAT, METHOD
-
-        qcfg = gm.QuantizeConfig(bits=spec.bits, group_size=spec.group_size, quant_method=METHOD.AWQ, format=FORMAT.GEMM, offload_to_disk=False)
+        qcfg = _gptqmodel.awq_config(spec.bits, spec.group_size)
         kind = "AWQ"
     else:
-        if plan is None:
-            plan = Plan.uniform(names, spec, model_fingerprint=loaded.fingerprint)
-        plan.check_model(names, loaded.fingerprint)
         other = sorted({s.method for s in plan.specs()} - {"gptq"})
         if other:
             raise TrustbitsError(f"--format gptqmodel writes GPTQ checkpoints, but the plan uses '{other[0]}'", "use --method gptq (or the trustbits format for other methods)")
-        if names[-1] in plan.modules and plan.modules[names[-1]] is not None:
-            # GPTQModel keeps the head in float unless lm_head=True, which it supports only
-            # untied: refuse instead of silently storing a float head.
-            raise TrustbitsError("GPTQModel checkpoints keep the output head unquantized", "pass --keep-head (or keep lm_head in the plan)")
+        head = list(plan.modules)[-1]
+        if plan.modules[head] is not None:
+            # GPTQModel keeps the head in float; refuse rather than silently store it in float.
+            raise TrustbitsError("GPTQModel checkpoints keep the output head unquantized", "pass --keep-head (or keep the head in the plan)")
         bits, group, dynamic = _gptqmodel.dynamic_rules(plan)
         qcfg = _gptqmodel.quantize_config(bits, group, dynamic=dynamic)
         kind = "GPTQ"
-    if out.exists() and args.overwrite:
-        import shutil
-
+    if out.exists():
         shutil.rmtree(out)
     with error_console().status(f"quantizing with GPTQModel ({kind}, sequential)"):
         _gptqmodel.quantize_model(loaded, qcfg, out, calibration_ids(loaded.tokenizer))
