@@ -88,6 +88,15 @@ def quantize_config(bits: int, group_size: int, **kw):
         )
 
 
+def awq_config(bits: int, group_size: int):
+    """A GPTQModel AWQ config (GEMM layout); GPTQModel runs it on CUDA only."""
+    gm = gptqmodel()
+    from gptqmodel.quantization import FORMAT, METHOD
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return gm.QuantizeConfig(bits=bits, group_size=group_size, quant_method=METHOD.AWQ, format=FORMAT.GEMM, offload_to_disk=False)
+
+
 def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, *, bits: int, group_size: int, sym: bool, damp_percent: float, blocksize: int):
     """GPTQ on one weight with GPTQModel's per-layer routine (`gptqmodel.quantization.gptq.GPTQ`).
 
@@ -114,3 +123,63 @@ def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, *, bits: int, group_
     with contextlib.redirect_stdout(sys.stderr):
         q, scale, zero, _g_idx, _secs, _loss, _damp, _n = task.quantize(blocksize=blocksize)
     return q, scale, zero
+
+
+# ---- whole-model quantization (AWQ on CUDA; the sequential GPTQ reference) --------------------
+
+
+def dynamic_rules(plan) -> tuple[int, int, dict]:
+    """A mixed plan as GPTQModel's (bits, group_size, dynamic): the most common spec is the base,
+    every other module gets an exact-name override, kept modules are skipped ("-:")."""
+    import re
+    from collections import Counter
+
+    specs = [s for s in plan.modules.values() if s is not None]
+    if not specs:
+        raise TrustbitsError("the plan quantizes no module", "give at least one module a spec")
+    base = Counter((s.bits, s.group_size) for s in specs).most_common(1)[0][0]
+    dynamic = {}
+    for name, spec in plan.modules.items():
+        if spec is None:
+            dynamic[f"-:^{re.escape(name)}$"] = {}
+        elif (spec.bits, spec.group_size) != base:
+            dynamic[f"+:^{re.escape(name)}$"] = {"bits": spec.bits, "group_size": spec.group_size}
+    return base[0], base[1], dynamic
+
+
+def quantize_model(loaded, qcfg, out: Path, calibration: torch.Tensor) -> Path:
+    """Quantize `loaded`'s float model with GPTQModel's full sequential pipeline and save the
+    checkpoint to `out` (GPTQModel's format: loads with `GPTQModel.load`, vLLM, SGLang).
+
+    Args:
+        qcfg: from `quantize_config` (GPTQ) or an AWQ `QuantizeConfig` (CUDA only).
+        calibration: token ids [n_seq, seq_len] (`calibration.calibration_ids`).
+    """
+    gm = gptqmodel()
+    device = str(loaded.device)
+    with tempfile.TemporaryDirectory(prefix="trustbits-gptqmodel-src-") as src, contextlib.redirect_stdout(sys.stderr):
+        loaded.model.save_pretrained(src)
+        loaded.tokenizer.save_pretrained(src)
+        model = gm.GPTQModel.load(src, qcfg, device=device)
+        rows = [{"input_ids": r.tolist(), "attention_mask": [1] * len(r)} for r in calibration]
+        backend = "gptq_torch" if loaded.device.type == "cpu" and qcfg.quant_method == "gptq" else "auto"
+        model.quantize(rows, batch_size=1, backend=backend)
+        model.save(str(out))
+    return Path(out)
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu"):
+    """Load a GPTQModel checkpoint (mixed bits included) with the backend that works here."""
+    gm = gptqmodel()
+    backend = "gptq_torch" if torch.device(device).type == "cpu" else "auto"
+    with contextlib.redirect_stdout(sys.stderr):
+        return gm.GPTQModel.load(str(path), device=device, backend=backend)
+
+
+def dequantized_weights(gptq_model) -> dict[str, torch.Tensor]:
+    """Module name -> float weight [out, in] of every quantized linear of a loaded checkpoint."""
+    out = {}
+    for name, module in gptq_model.model.named_modules():
+        if hasattr(module, "dequantize_weight") and hasattr(module, "qweight"):
+            out[name] = module.dequantize_weight().T.float().cpu()  # stored [in, out]
+    return out

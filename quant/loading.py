@@ -9,6 +9,8 @@ Accepted forms:
   rebuild a plain model from its config and state dict and cache it as safetensors under
   ``$TRUSTBITS_CACHE/models/``: the second load takes ~2-3 s.
 * a local Hugging Face model directory (holding ``config.json``).
+* a trustbits quantized artifact (written by ``trustbits quantize -o DIR``): loaded with its
+  quantized modules by `trustbits.quant.artifact.load_quantized`.
 * a Hugging Face hub id (``org/name``), where the network allows; offline it fails at once
   with a clear sentence (set ``HF_HUB_OFFLINE=1`` to use the local hub cache).
 
@@ -53,6 +55,8 @@ class LoadedModel:
         chat_template_fallback: True when the plain fallback template was used.
         load_seconds: wall time of the load (reported by `trustbits info`).
         from_cache: True when the weights came from the dequantized-weights cache.
+        quantized: for a trustbits artifact (`trustbits quantize -o DIR`), its manifest
+            (base model, plan specs, keep dtype); None for a float model.
     """
 
     model: object
@@ -64,6 +68,7 @@ class LoadedModel:
     chat_template_fallback: bool = False
     load_seconds: float = 0.0
     from_cache: bool = False
+    quantized: dict | None = None
 
 
 def load_model(
@@ -97,6 +102,10 @@ def load_model(
             if path.suffix.lower() != ".gguf":
                 raise TrustbitsError(f"'{name}' is a file but not a .gguf model", "pass a .gguf file, a model directory or a hub id")
             model, tokenizer, from_cache = _load_gguf(path, use_cache)
+        elif path.is_dir() and _is_artifact(path):
+            from trustbits.quant.artifact import load_quantized
+
+            return load_quantized(path, device=device, dtype=dtype)
         elif path.is_dir():
             model, tokenizer = _load_hf(str(path), local_files_only=True, where=f"directory '{name}'")
         elif _looks_like_path(name) or not _HUB_ID.match(name):
@@ -123,6 +132,12 @@ def load_model(
         load_seconds=time.perf_counter() - t0,
         from_cache=from_cache,
     )
+
+
+def _is_artifact(path: Path) -> bool:
+    from trustbits.quant.artifact import is_artifact
+
+    return is_artifact(path)
 
 
 def _looks_like_path(name: str) -> bool:

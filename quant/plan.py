@@ -54,7 +54,7 @@ class QuantSpec:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise TrustbitsError(f"unknown quantization method '{self.method}'", did_you_mean(self.method, METHODS))
+            raise TrustbitsError(f"unknown quantization method '{self.method}' ({did_you_mean(self.method, METHODS)})", f"use one of: {', '.join(METHODS)}")
         if self.bits not in BITS:
             raise TrustbitsError(
                 f"bit-width {self.bits} is out of range",
