@@ -50,7 +50,9 @@ def model_device(model) -> torch.device:
 
 
 def mask_dtype(model) -> torch.dtype:
-    return model.get_input_embeddings().weight.dtype
+    # The activations' dtype. Not the embedding's weight: a quantized model's embedding may
+    # hold no float weight at all (a QuantEmbedding sharing a quantized head).
+    return model.dtype
 
 
 class PrefixKV:

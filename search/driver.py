@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,23 @@ def _front_values(study) -> list[list[float]]:
     return [list(t.values) for t in study.best_trials]
 
 
+class _LockSafePickler(pickle.Pickler):
+    # Optuna's genetic samplers hold a threading.Lock (unpicklable); a fresh lock is its
+    # faithful restored state.
+    def reducer_override(self, obj):
+        if isinstance(obj, type(threading.Lock())):
+            return threading.Lock, ()
+        if isinstance(obj, type(threading.RLock())):
+            return threading.RLock, ()
+        return NotImplemented
+
+
+def _dumps(obj) -> bytes:
+    buf = io.BytesIO()
+    _LockSafePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
 class SamplerState:
     """The sampler pickled beside the study, so a resumed seeded study continues the same
     sequence. It is the tool's own file: its SHA-256 is stored in the study and checked
@@ -84,7 +103,7 @@ class SamplerState:
         return pickle.loads(blob)  # noqa: S301 - integrity checked above; written only by trustbits
 
     def save(self, study, sampler: KindRoutingSampler) -> None:
-        blob = pickle.dumps(sampler)
+        blob = _dumps(sampler)
         tmp = self.path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(blob)
         os.replace(tmp, self.path)
@@ -216,10 +235,31 @@ class Worker:
         label = trial.user_attrs.get("label") or ("retry" if "failed_trial" in system_attrs(trial) else "sampled")
         if "label" not in trial.user_attrs:
             trial.set_user_attr("label", label)
+        original = self._same_params(trial, params)
+        if original is not None:
+            return self._repeat(trial, original)
         values = self._score_plan(trial, plan, label)
         if values is None:
             raise optuna.TrialPruned()
         return values
+
+    def _same_params(self, trial, params: dict):
+        """An earlier finished single trial with exactly these parameters (samplers do propose
+        repeats in small spaces), or None."""
+        for t in _done_singles(self.study):
+            if t.number != trial.number and t.params == params and "duplicate_of" not in t.user_attrs:
+                return t
+        return None
+
+    def _repeat(self, trial, original):
+        """A repeat costs nothing: it takes the original's results (same plan, same examples,
+        deterministic scoring) and says so."""
+        keep = ("plan_z", "scores_z", "flat", "memory_bytes", "latency", "avg_bits", "bits_histogram", "examples_scored", "examples_total", "constraints", "stop_reason")
+        attrs = {k: original.user_attrs[k] for k in keep if k in original.user_attrs}
+        set_attrs(self.study, trial._trial_id, attrs | {"duplicate_of": original.number, "seconds": 0.0})
+        if original.state != TrialState.COMPLETE:
+            raise optuna.TrialPruned()
+        return list(original.values)
 
     def _score_plan(self, trial, plan, label: str):
         """Score a plan on `trial`; returns its objective values, or None when it stopped early

@@ -24,7 +24,9 @@ def member_pool(study: optuna.Study, spec: StudySpec) -> list:
     pool = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if kind_of(t) != ENSEMBLE and t.user_attrs.get("examples_scored") == t.user_attrs.get("examples_total")
+        if kind_of(t) != ENSEMBLE
+        and "duplicate_of" not in t.user_attrs
+        and t.user_attrs.get("examples_scored") == t.user_attrs.get("examples_total")
     ]
     pool.sort(key=lambda t: (-t.values[trust_index], t.number))
     return pool[: spec.ensembles.pool]

@@ -157,7 +157,6 @@ class TrialEvaluator:
     def evaluate_ensemble(self, members: list[dict]) -> TrialOutcome:
         """Vote on stored records. Each member: {"number", "records", "memory_bytes",
         "latency" (JSON or None), "precision" (mean bits)}."""
-        from trustbits.kernels.latency import ensemble_latency
         from trustbits.metrics import aggregate, vote
         from trustbits.metrics.records import Record
 
@@ -169,6 +168,8 @@ class TrialEvaluator:
         memory = sum(m["memory_bytes"] for m in members)
         latency = None
         if all(m["latency"] for m in members):
+            from trustbits.kernels.latency import ensemble_latency
+
             latency = ensemble_latency([m["latency"] for m in members], parallel=self.spec.ensembles.parallel)
         latency_ms = latency["decode_ms_per_token"] if latency else None
         values = objective_values(self.spec, flat, memory, latency_ms)

@@ -37,19 +37,22 @@ class Row:
     bits_histogram: dict[str, int]
     members: list[int] = field(default_factory=list)
     vote: str | None = None
+    duplicate_of: int | None = None
 
     def to_json(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
 def _intervals(scores_json: dict | None) -> dict[str, tuple[float, float]]:
+    """name -> (low, high) of the 95% interval, from `Scores.to_json()` (intervals are
+    stored as [value, low, high])."""
     out = {}
     for name, entry in (scores_json or {}).get("perspectives", {}).items():
-        if entry.get("ci"):
-            out[name] = tuple(entry["ci"])
+        if entry.get("score"):
+            out[name] = tuple(entry["score"][1:3])
     trust = (scores_json or {}).get("trust")
-    if isinstance(trust, dict) and trust.get("ci"):
-        out["trust"] = tuple(trust["ci"])
+    if trust:
+        out["trust"] = tuple(trust[1:3])
     return out
 
 
@@ -71,6 +74,7 @@ def row_of(trial, objectives: list[str], on_front: bool) -> Row:
         bits_histogram=dict(a.get("bits_histogram") or {}),
         members=list(a.get("members") or []),
         vote=a.get("vote"),
+        duplicate_of=a.get("duplicate_of"),
     )
 
 
