@@ -1,11 +1,19 @@
-"""`QuantLinear`: an nn.Linear replacement that holds a `QTensor` and runs it through a kernel.
+"""`QuantLinear`: an nn.Linear replacement that holds a `QTensor` and runs it through the
+fastest measured kernel for the number of rows it is given.
 
 Contract used by `trustbits.quant` (keep it stable):
 
     layer = QuantLinear(qtensor, bias=None, compute_dtype=torch.float32)
     y = layer(x)            # x [..., in] -> y [..., out], like nn.Linear
     layer.qtensor           # the QTensor it was built from (for saving and footprints)
-    layer.kernel_name       # which kernel runs it, e.g. "dequant-cached" (reported by tools)
+    layer.kernel_name       # the kernel that ran the last call (before any call: the one
+                            # decode would use), e.g. "cpu-lowbit" or "dequant-cached"
+    layer.kernel_names      # regime bucket -> kernel, for every bucket it has run in
+
+Construction only stores the QTensor: kernels lay out their weights on the first call that
+picks them (`trustbits.kernels.dispatch`), so the search can assemble plans cheaply. A layer
+that runs both decode (1 row) and evaluation (many rows) holds both layouts, e.g. packed
+codes for the low-bit kernel and a dequantized float weight for the dense matmul.
 
 `QuantEmbedding` lets a tied embedding share its quantized head: it looks rows up in the same
 QTensor, so a tied head quantized once is stored once.
@@ -20,11 +28,7 @@ from trustbits.kernels.qtensor import QTensor
 
 
 class QuantLinear(nn.Module):
-    """Linear layer over a quantized weight.
-
-    The reference path dequantizes once and keeps the float weight ("dequant-cached"): same
-    numbers as every kernel, no speed-up. Faster kernels plug in through the kernels dispatch.
-    """
+    """Linear layer over a quantized weight, dispatched per call regime (see the module doc)."""
 
     def __init__(self, qtensor: QTensor, bias: torch.Tensor | None = None, compute_dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -32,15 +36,72 @@ class QuantLinear(nn.Module):
         self.out_features, self.in_features = qtensor.shape
         self.compute_dtype = compute_dtype
         self.bias = nn.Parameter(bias.detach().to(compute_dtype), requires_grad=False) if bias is not None else None
-        self.kernel_name = "dequant-cached"
-        self.register_buffer("_weight", qtensor.dequantize(compute_dtype), persistent=False)
+        self._choice: dict[tuple[str, int], object] = {}  # (device, bucket) -> Kernel
+        self._states: dict[tuple[str, str], object] = {}  # (kernel name, device) -> KernelState
+        self._last_kernel: str | None = None
+
+    # ---- dispatch -----------------------------------------------------------------------
+
+    def kernel_for(self, rows: int, device: torch.device | str | None = None):
+        """The kernel a call with `rows` activation rows runs on `device` (measured and cached
+        on first use; see `trustbits.kernels.dispatch`)."""
+        from trustbits.kernels.dispatch import bucket_for, choose
+
+        device = torch.device(device or self.qtensor.codes.device)
+        key = (str(device), bucket_for(rows))
+        if key not in self._choice:
+            q = self.qtensor
+            self._choice[key] = choose(q.bits, q.group_size, q.shape, device, self.compute_dtype, rows)
+        return self._choice[key]
+
+    def use_kernel(self, name: str | None) -> None:
+        """Pin one kernel for every call (benchmarks and tests), or None to dispatch again.
+
+        Raises:
+            ValueError: the kernel does not exist or cannot run this weight.
+        """
+        from trustbits.kernels.dispatch import BUCKETS, kernel_by_name
+
+        self._choice.clear()
+        if name is None:
+            return
+        kernel = kernel_by_name(name)
+        q, device = self.qtensor, self.qtensor.codes.device
+        reason = kernel.unsupported(q.bits, q.group_size, q.shape, device, self.compute_dtype)
+        if reason:
+            raise ValueError(f"kernel {name} cannot run this {q.bits}-bit weight: {reason}")
+        for b in BUCKETS:
+            self._choice[(str(device), b)] = kernel
+
+    def _state(self, kernel, device: torch.device):
+        key = (kernel.name, str(device))
+        if key not in self._states:
+            self._states[key] = kernel.prepare(self.qtensor, device, self.compute_dtype)
+        return self._states[key]
+
+    @property
+    def kernel_name(self) -> str:
+        return self._last_kernel or self.kernel_for(1).name
+
+    @property
+    def kernel_names(self) -> dict[int, str]:
+        return {bucket: k.name for (_, bucket), k in sorted(self._choice.items(), key=lambda kv: kv[0][1])}
+
+    # ---- nn.Module ----------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.linear(x.to(self.compute_dtype), self._weight, self.bias)
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features).to(self.compute_dtype)
+        kernel = self.kernel_for(x2.shape[0], x.device)
+        bias = self.bias.to(x.device) if self.bias is not None else None
+        y = kernel.run(self._state(kernel, x.device), x2, bias)
+        self._last_kernel = kernel.name
+        return y.reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:
         q = self.qtensor
-        return f"in={self.in_features}, out={self.out_features}, bits={q.bits}, group={q.group_size}, kernel={self.kernel_name}"
+        ran = ", ".join(f"{b}:{n}" for b, n in self.kernel_names.items()) or "not run yet"
+        return f"in={self.in_features}, out={self.out_features}, bits={q.bits}, group={q.group_size}, kernels=({ran})"
 
 
 class QuantEmbedding(nn.Module):
