@@ -54,6 +54,7 @@ def run(args) -> int:
     out = Path(args.output)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise TrustbitsError(f"output folder '{out}' exists and is not empty", "choose another folder or pass --overwrite")
+    _refuse_early(args, spec, plan)
     with error_console().status(f"loading {args.model}"):
         loaded = load_model(args.model, device=args.device, dtype=args.dtype)
     if loaded.quantized:
@@ -67,6 +68,19 @@ def run(args) -> int:
     if args.format == "gptqmodel" or (spec is not None and spec.method == "awq"):
         return _run_gptqmodel(args, loaded, plan, spec, out)
     return _run_trustbits(args, loaded, plan, out, args.keep_dtype or DEFAULT_KEEP_DTYPE)
+
+
+def _refuse_early(args, spec, plan) -> None:
+    """Errors knowable before loading the model (loading takes seconds)."""
+    from trustbits.devices import resolve_device
+    from trustbits.errors import TrustbitsError
+    from trustbits.quant.methods.awq import refusal
+
+    methods = {spec.method} if spec else {s.method for s in plan.specs()}
+    if "awq" in methods and (plan is not None or resolve_device(args.device).type != "cuda"):
+        raise refusal(resolve_device(args.device) if plan is None else "cuda")
+    if args.format == "gptqmodel" and methods - {"gptq"}:
+        raise TrustbitsError(f"--format gptqmodel writes GPTQ checkpoints, but the plan uses '{sorted(methods - {'gptq'})[0]}'", "use --method gptq (or the trustbits format for other methods)")
 
 
 def _run_trustbits(args, loaded, plan, out, keep_dtype: str) -> int:
