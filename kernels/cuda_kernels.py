@@ -51,13 +51,14 @@ class CudaInt4PackKernel(Kernel):
         g = q.group_size
         step = max(128, g)
         kp = math.ceil(in_f / step) * step
-        codes = F.pad(q.codes.to(torch.int32), (0, kp - in_f), value=8)
+        shift = 8 - 2 ** (q.bits - 1)  # centre low-bit codes on 8: small offsets (see int4pack.py)
+        codes = F.pad(q.codes.to(torch.int32) + shift, (0, kp - in_f), value=8)
         pairs = ((codes[:, 0::2] << 4) | codes[:, 1::2]).to(torch.uint8).contiguous()  # [out, kp / 2]
         packed = torch.ops.aten._convert_weight_to_int4pack(pairs, INNER_K_TILES)
         n_groups = kp // g
         scale = F.pad(q.scale.to(torch.float32), (0, n_groups - q.n_groups))
-        zero = F.pad(q.zero.to(torch.float32), (0, n_groups - q.n_groups), value=8.0)
-        offset = (8.0 - zero) * scale
+        zero = F.pad(q.zero.to(torch.float32), (0, n_groups - q.n_groups))
+        offset = (8.0 - shift - zero) * scale
         sz = torch.stack([scale.t(), offset.t()], dim=-1).to(torch.bfloat16).contiguous()  # [G, out, 2]
         return KernelState({"packed": packed, "sz": sz}, {"group_size": g, "pad": kp - in_f})
 

@@ -3,8 +3,8 @@
 
 Its weights are 4-bit codes with a float scale and offset per group: W = (c - 8) * s + o. Our
 W = (c - z) * s is the same with o = (8 - z) * s, so any QTensor of at most 4 bits runs on it
-(2- and 3-bit codes are valid 4-bit codes; they then move 4 bits per weight, which the latency
-table records). Its fast path takes bfloat16 activations (float32 ones take a slow scalar
+(2- and 3-bit codes, shifted to sit around 8, are valid 4-bit codes; they then move 4 bits per
+weight, which the latency table records). Its fast path takes bfloat16 activations (float32 ones take a slow scalar
 path, ~15x slower here), so x is rounded to bfloat16: tolerance 2e-2. Constraints: out features
 a multiple of 16, groups of 32, 64, 128 or 256; in features are padded to a whole group.
 """
@@ -49,11 +49,15 @@ class CpuInt4PackKernel(Kernel):
         out_f, in_f = q.shape
         g = q.group_size
         kp = math.ceil(in_f / g) * g
-        # Padded columns get code 8 (value o, times x = 0 in the padded activations).
-        codes = F.pad(q.codes.to(torch.int32), (0, kp - in_f), value=8)
+        # Codes of fewer bits are centred on 8 (c' = c + 8 - 2**(bits-1)), so the offset
+        # (2**(bits-1) - z) * s stays about one scale in size: it is rounded to bfloat16, and
+        # its error adds up over a whole group (offsets near 8 * s cost 2-bit weights ~2%).
+        shift = 8 - 2 ** (q.bits - 1)
+        # Padded columns get code 8 (any value: the padded activations are 0).
+        codes = F.pad(q.codes.to(torch.int32) + shift, (0, kp - in_f), value=8)
         packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 2)
         scale = q.scale.to(torch.float32)
-        offset = (8.0 - q.zero.to(torch.float32)) * scale
+        offset = (8.0 - shift - q.zero.to(torch.float32)) * scale
         sz = torch.stack([scale.t(), offset.t()], dim=-1).to(torch.bfloat16).contiguous()  # [G, out, 2]
         return KernelState({"packed": packed, "sz": sz}, {"group_size": g, "pad": kp - in_f})
 

@@ -38,6 +38,9 @@ class QuantLinear(nn.Module):
         self.bias = nn.Parameter(bias.detach().to(compute_dtype), requires_grad=False) if bias is not None else None
         self._choice: dict[tuple[str, int], object] = {}  # (device, bucket) -> Kernel
         self._states: dict[tuple[str, str], object] = {}  # (kernel name, device) -> KernelState
+        # (device, rows) -> (kernel, state): the per-call fast path. A decode step calls ~200
+        # of these layers, so Python overhead per call is latency (~20 us each here).
+        self._fast: dict[tuple[torch.device, int], tuple[object, object]] = {}
         self._last_kernel: str | None = None
 
     # ---- dispatch -----------------------------------------------------------------------
@@ -63,6 +66,7 @@ class QuantLinear(nn.Module):
         from trustbits.kernels.dispatch import BUCKETS, kernel_by_name
 
         self._choice.clear()
+        self._fast.clear()
         if name is None:
             return
         kernel = kernel_by_name(name)
@@ -90,13 +94,23 @@ class QuantLinear(nn.Module):
     # ---- nn.Module ----------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features).to(self.compute_dtype)
-        kernel = self.kernel_for(x2.shape[0], x.device)
-        bias = self.bias.to(x.device) if self.bias is not None else None
-        y = kernel.run(self._state(kernel, x.device), x2, bias)
-        self._last_kernel = kernel.name
-        return y.reshape(*lead, self.out_features)
+        x2 = x.reshape(-1, self.in_features)
+        if x2.dtype != self.compute_dtype:
+            x2 = x2.to(self.compute_dtype)
+        key = (x.device, x2.shape[0])
+        hit = self._fast.get(key)
+        if hit is None:
+            kernel = self.kernel_for(x2.shape[0], x.device)
+            hit = self._fast[key] = (kernel, self._state(kernel, x.device))
+            self._last_kernel = kernel.name
+        kernel, state = hit
+        bias = self.bias
+        if bias is not None and bias.device != x.device:
+            bias = bias.to(x.device)
+        y = kernel.run(state, x2, bias)
+        if self._last_kernel is not kernel.name:
+            self._last_kernel = kernel.name
+        return y.view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         q = self.qtensor

@@ -148,6 +148,20 @@ class TimingTable:
                     self.save()
             return self.entries[key]
 
+    def call_overhead(self, kind: str, dtype: torch.dtype) -> float:
+        """Seconds per call a module of `kind` ("float", "quant", "free") spends outside its
+        kernel (`overhead.measure_call_overheads`), measured once per device."""
+        from trustbits.kernels.overhead import KINDS, measure_call_overheads
+
+        keys = {k: f"overhead|{k}|{dtype_name(dtype)}" for k in KINDS}
+        with self._lock:
+            if keys[kind] not in self.entries:
+                for k, seconds in measure_call_overheads(self.device, dtype).items():
+                    self.entries[keys[k]] = seconds
+                self._dirty = True
+                self.save()
+            return self.entries[keys[kind]]
+
     def mark_skipped(self, kernel: str, shape, bits, group_size, dtype, rows) -> None:
         """Record that a kernel was not timed at this size because it already lost badly at
         fewer rows (its time is stored as infinite, so it is never chosen there)."""

@@ -35,8 +35,8 @@ def time_rotating(
     state: KernelState,
     x: torch.Tensor,
     *,
-    flush_bytes: int = FLUSH_BYTES,
-    rounds: int = ROUNDS,
+    flush_bytes: int | None = None,
+    rounds: int | None = None,
 ) -> float:
     """Median seconds of `run(copy, x)` over `rounds` rounds, each calling every copy once.
 
@@ -44,7 +44,10 @@ def time_rotating(
         run: calls the kernel on one prepared copy.
         state: the prepared weights; copied until the copies total `flush_bytes`.
         x: the activations [rows, in].
+        flush_bytes, rounds: default `FLUSH_BYTES`, `ROUNDS`.
     """
+    flush_bytes = FLUSH_BYTES if flush_bytes is None else flush_bytes
+    rounds = ROUNDS if rounds is None else rounds
     device = x.device
     with torch.inference_mode():
         run(state, x)  # warm-up: lazy allocations, thread pool start
