@@ -419,6 +419,11 @@ def run_search(spec: StudySpec, *, storage: str | None = None, workers: int = 1,
         with view or contextlib.nullcontext():
             probe.setup()
             probe.seed()
+            if workers > 1 and spec.constraints.max_drop and REFERENCE_ATTR not in probe.study.user_attrs:
+                # Floors are measured against the float model: score it (first in the queue)
+                # before workers start, so every worker reads the reference.
+                probe.sampler.next_kind = SINGLE
+                probe.study.optimize(probe._objective, n_trials=1, catch=(TrialFailed,))
             if workers == 1:
                 probe.run(deadline=deadline)
             else:
