@@ -38,15 +38,25 @@ def _check(args) -> None:
             raise TrustbitsError(f"{flag} must be at least {low}, got {value}", f"pass {flag} {max(low, 1)} or more")
 
 
-def _plan_for(args, loaded, names):
-    """The plan the arguments ask for, or None for the float model (validated by QuantSpec)."""
+def _read_plan_arguments(args):
+    """The plan file or the uniform spec, read and validated before the model loads (a typo
+    fails in a second, not after the load)."""
     from trustbits.quant.plan import Plan, QuantSpec
 
     if args.plan:
         return Plan.load(args.plan)
     if args.bits is not None:
-        return Plan.uniform(names, QuantSpec(args.method, args.bits, args.group_size), model_name=loaded.name, model_fingerprint=loaded.fingerprint)
+        return QuantSpec(args.method, args.bits, args.group_size)
     return None
+
+
+def _plan_for(requested, loaded, names):
+    """The plan to apply, or None for the float model."""
+    from trustbits.quant.plan import Plan, QuantSpec
+
+    if isinstance(requested, QuantSpec):
+        return Plan.uniform(names, requested, model_name=loaded.name, model_fingerprint=loaded.fingerprint)
+    return requested
 
 
 def _apply(loaded, plan):
@@ -65,6 +75,7 @@ def _fmt(spread, digits: int) -> str:
 
 def run(args) -> int:
     _check(args)
+    requested = _read_plan_arguments(args)
     import contextlib
 
     import torch
@@ -79,7 +90,7 @@ def run(args) -> int:
     with error_console().status(f"loading {args.model}"):
         loaded = load_model(args.model, device=args.device, dtype=args.dtype)
     modules = quantizable_modules(loaded.model)
-    plan = _plan_for(args, loaded, [m.name for m in modules])
+    plan = _plan_for(requested, loaded, [m.name for m in modules])
     protocol = dict(prompt_len=args.prompt_len, decode_tokens=args.decode_tokens)
     estimate = None
     if args.predict:

@@ -59,6 +59,17 @@ def fast_timing(monkeypatch):
 
 
 @pytest.fixture
+def one_thread():
+    """Timed tests run on one thread: on a shared 2-core machine a second OpenMP thread waits
+    whole scheduler slices at every barrier, which turns microsecond calls into milliseconds
+    at random (the latency table is keyed by thread count, so this is its own device)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def no_cpu_extension(monkeypatch):
     """As on a machine without a compiler: the C++ kernel reports itself unavailable."""
     from trustbits.kernels import _cpu_ext
