@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _quant_common import setup  # noqa: E402
+from quant_common import setup  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Shared setup of the quant benches: a fixed thread count and a private cache root."""
+"""Not a bench: setup shared by the quant benches (a fixed thread count and a private cache root)."""
 
 from __future__ import annotations
 
