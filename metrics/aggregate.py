@@ -56,8 +56,10 @@ def collate(records: Iterable[Record], suite: Suite | None = None, *, complete: 
     for key in by_setting:
         if key in specs:
             continue
+        if suite is not None:
+            raise TrustbitsError(f"records of {key} are not in the suite", "aggregate with the suite that produced them")
         name = key.split("/")[0]
-        if suite is None and name not in perspectives:
+        if name not in perspectives:
             if name not in builtin_names():
                 raise TrustbitsError(f"records of perspective '{name}' are not built in", "pass the suite that produced them (aggregate(records, suite))")
             perspectives[name] = load_perspective(name)
@@ -78,9 +80,6 @@ def collate(records: Iterable[Record], suite: Suite | None = None, *, complete: 
             kept = [own[i] for i in ids if i in own]
             if kept:
                 groups.append(SettingRecords(setting.spec, kept))
-        extra = sorted(set(by_setting) - {s.key for s in suite})
-        if extra:
-            raise TrustbitsError(f"records of {extra[0]} are not in the suite", "aggregate with the suite that produced them")
     else:
         groups = [SettingRecords(specs[key], list(own.values())) for key, own in by_setting.items()]
     return perspectives, groups

@@ -142,7 +142,8 @@ def fairlearn_differences(records: list[Record], spec: SettingSpec) -> tuple[flo
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
     known = [r for r in records if r.pred is not None and not r.refused]
-    if not known:
+    if len(known) < 2:
+        # One group at most: no difference (fairlearn itself rejects a single sample).
         return 0.0, 0.0
     y_true = np.array([int(r.gold == spec.positive_option) for r in known])
     y_pred = np.array([int(r.pred == spec.positive_option) for r in known])
