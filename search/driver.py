@@ -180,9 +180,13 @@ class Worker:
         if sp.sensitivity:
             table = measure_sensitivity(self.loaded, self.space, self.layer_cache, progress=lambda d, t, desc: self._stage(desc, d, t))
             seeds += sensitivity_seeds(self.space, table, sp.sensitivity)
-        for s in seeds:
-            self.study.enqueue_trial(s.params, user_attrs={"label": s.label}, skip_if_exists=True)
-        self.study.set_user_attr(SEEDED_ATTR, [s.label for s in seeds])
+        with storage_mod.seeding_lock(self.loc, self.spec.name):
+            # Another machine may have seeded while we measured: check again under the lock.
+            if optuna.load_study(study_name=self.spec.name, storage=self.storage).user_attrs.get(SEEDED_ATTR):
+                return
+            for s in seeds:
+                self.study.enqueue_trial(s.params, user_attrs={"label": s.label}, skip_if_exists=True)
+            self.study.set_user_attr(SEEDED_ATTR, [s.label for s in seeds])
         need_reference = sp.float_model or self.spec.constraints.max_drop
         if need_reference and KEEP_BITS not in self.space.bits:
             self.run_reference()

@@ -14,7 +14,9 @@ The study is created once, before any worker starts, and holds the spec's finger
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import socket
@@ -181,6 +183,29 @@ def create_or_check_study(spec: StudySpec, storage, *, sampler=None) -> tuple[op
     if [d.name.lower() for d in study.directions] != spec.directions:
         raise TrustbitsError(f"study '{name}' has directions {study.directions}, the spec asks for {spec.directions}", "use --fork NEW_NAME")
     return study, created
+
+
+@contextlib.contextmanager
+def seeding_lock(loc: StorageLocation, study_name: str):
+    """Serializes seeding between machines that start one study at the same moment.
+
+    SQLite studies hold `StudyLock` and journal workers are seeded by their parent before they
+    start, so only shared databases need this: PostgreSQL's advisory lock (released by the
+    server if the holder dies)."""
+    if loc.kind != "rdb" or not loc.url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy as sa
+
+    key = int.from_bytes(hashlib.blake2b(f"trustbits-seed:{study_name}".encode(), digest_size=8).digest(), "big", signed=True)
+    engine = sa.create_engine(loc.url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    engine.dispose()
 
 
 def worker_id() -> str:

@@ -137,6 +137,19 @@ def smollm2(shared_cache_root):
         mp.undo()
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server for multi-machine tests (`.ci/run` starts one from Debian's
+    packages and sets TRUSTBITS_TEST_POSTGRES_URL). Outside CI, tests skip without it; in CI
+    (CI=true) a missing server is a failure, never a silent skip."""
+    url = os.environ.get("TRUSTBITS_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("TRUSTBITS_TEST_POSTGRES_URL is not set in CI: .ci/run must start PostgreSQL")
+        pytest.skip("no PostgreSQL server (set TRUSTBITS_TEST_POSTGRES_URL)")
+    return url
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

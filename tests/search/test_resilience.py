@@ -107,3 +107,28 @@ def test_two_workers_share_a_journal_study(make_spec):
     for t in done:
         if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs:
             assert store.count(t.number) == t.user_attrs["examples_total"]
+
+
+@pytest.mark.postgres
+def test_two_machines_share_a_postgresql_study(make_spec, postgres_url):
+    spec = make_spec(trials=6, name="pgshared")
+    try:
+        optuna.delete_study(study_name="pgshared", storage=postgres_url)
+    except KeyError:
+        pass
+    # Two independent `trustbits search` processes, as two machines would run them.
+    procs = [start_search(spec, "--storage", postgres_url) for _ in range(2)]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-2000:] for o in outs)
+    study = optuna.load_study(study_name="pgshared", storage=postgres_url)
+    done = [t for t in singles(study) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert 6 <= len(done) <= 7
+    assert not [t for t in study.get_trials() if t.state == TrialState.RUNNING]
+    pids = {t.system_attrs.get("trustbits:worker") for t in done if "duplicate_of" not in t.user_attrs}
+    assert len(pids) == 2, pids  # both "machines" did work
+    labels = [t.user_attrs.get("label") for t in singles(study)]
+    assert labels.count("float") == 1  # seeds enqueued once, even though both started together
+    store = RecordStore(postgres_url, "pgshared")
+    for t in done:
+        if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs:
+            assert store.count(t.number) == t.user_attrs["examples_total"]
