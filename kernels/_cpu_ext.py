@@ -78,6 +78,7 @@ def _load() -> tuple[bool, str]:
     try:
         from torch.utils.cpp_extension import load
 
+        log.info("loading the C++ low-bit CPU kernel %s (built once per machine, ~6 s)", build_name())
         load(
             name=build_name(),
             sources=[str(SOURCE)],
