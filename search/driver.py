@@ -28,8 +28,8 @@ from optuna.trial import TrialState
 
 from trustbits.errors import TrustbitsError
 from trustbits.search import ensembles, storage as storage_mod
-from trustbits.search.objectives import constraints_func
-from trustbits.search.sampler import ENSEMBLE, SINGLE, KindRoutingSampler, kind_of, make_sampler, system_attrs
+from trustbits.search.objectives import set_constraints
+from trustbits.search.sampler import ENSEMBLE, SINGLE, KindRoutingSampler, is_ensemble, kind_of, make_sampler, system_attrs
 from trustbits.search.spec import StudySpec
 from trustbits.search.trial_attrs import pack, set_attrs
 
@@ -59,7 +59,7 @@ class SearchSummary:
 
 def _done_singles(study) -> list:
     states = (TrialState.COMPLETE, TrialState.PRUNED)
-    return [t for t in study.get_trials(deepcopy=False, states=states) if kind_of(t) != ENSEMBLE]
+    return [t for t in study.get_trials(deepcopy=False, states=states) if not is_ensemble(t)]
 
 
 def _front_values(study) -> list[list[float]]:
@@ -112,9 +112,9 @@ class SamplerState:
 
 def new_sampler(spec: StudySpec) -> KindRoutingSampler:
     s = spec.sampler
-    single = make_sampler(s.name, seed=s.seed, population=s.population, constraints_func=constraints_func)
+    single = make_sampler(s.name, seed=s.seed, population=s.population)
     # Ensemble member sets: few parameters, cheap trials: TPE learns them well.
-    ensemble = make_sampler("tpe", seed=s.seed + 1, population=max(4, spec.ensembles.max_size * 2), constraints_func=constraints_func)
+    ensemble = make_sampler("tpe", seed=s.seed + 1, population=max(4, spec.ensembles.max_size * 2))
     return KindRoutingSampler(single, ensemble)
 
 
@@ -206,7 +206,7 @@ class Worker:
     # ---- the loop -------------------------------------------------------------------------
 
     def budget_left(self) -> int:
-        running = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if kind_of(t) != ENSEMBLE]
+        running = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if not is_ensemble(t)]
         return self.spec.budget.trials - len(_done_singles(self.study)) - len(running)
 
     def run(self, *, deadline: float | None = None) -> None:
@@ -218,6 +218,8 @@ class Worker:
                 if not ensembles.can_run(self.study, self.spec):
                     break
                 self.run_ensemble()
+            if self.spec.ensembles.uniform_sets:
+                ensembles.run_uniform_sets(self)
             if self.save_sampler:
                 self.sampler_state.save(self.study, self.sampler)
             if self.view:
@@ -258,9 +260,10 @@ class Worker:
     def _repeat(self, trial, original):
         """A repeat costs nothing: it takes the original's results (same plan, same examples,
         deterministic scoring) and says so."""
-        keep = ("plan_z", "scores_z", "flat", "memory_bytes", "latency", "avg_bits", "bits_histogram", "examples_scored", "examples_total", "constraints", "stop_reason")
+        keep = ("plan_z", "scores_z", "flat", "memory_bytes", "latency", "avg_bits", "bits_histogram", "examples_scored", "examples_total", "stop_reason")
         attrs = {k: original.user_attrs[k] for k in keep if k in original.user_attrs}
         set_attrs(self.study, trial._trial_id, attrs | {"duplicate_of": original.number, "seconds": 0.0})
+        set_constraints(trial, original.constraints)
         if original.state != TrialState.COMPLETE:
             raise optuna.TrialPruned()
         return list(original.values)
@@ -307,11 +310,11 @@ class Worker:
             "examples_scored": outcome.examples_scored,
             "examples_total": outcome.examples_total,
             "seconds": round(outcome.seconds, 3),
-            "constraints": outcome.constraints,
             **({"stop_reason": outcome.stop_reason} if outcome.stop_reason else {}),
             **outcome.extra,
         }
         set_attrs(self.study, trial._trial_id, attrs)
+        set_constraints(trial, outcome.constraints)
         if is_float and outcome.values is not None and REFERENCE_ATTR not in self.study.user_attrs:
             self.study.set_user_attr(REFERENCE_ATTR, outcome.flat_scores)
             self.evaluator.reference = outcome.flat_scores
@@ -333,53 +336,7 @@ class Worker:
         raise TrialFailed(f"out of memory at batch size {old}")
 
     def run_ensemble(self) -> None:
-        pool = ensembles.member_pool(self.study, self.spec)
-        self.sampler.next_kind = ENSEMBLE
-        trial = self.study.ask()
-        if kind_of(trial) != ENSEMBLE:  # an enqueued single arrived meanwhile (another worker)
-            self.study.tell(trial, state=TrialState.FAIL)
-            return
-        self.study._storage.set_trial_system_attr(trial._trial_id, storage_mod.WORKER_ATTR, storage_mod.worker_id())
-        members = ensembles.suggest_members(trial, self.spec, pool)
-        numbers = tuple(sorted(t.number for t in members))
-        trial.set_user_attr("label", "ensemble")
-        trial.set_user_attr("members", list(numbers))
-        trial.set_user_attr("vote", self.spec.ensembles.vote)
-        if len(members) < self.spec.ensembles.min_size or numbers in ensembles.existing_member_sets(self.study):
-            trial.set_user_attr("stop_reason", "member set too small after removing repeats" if len(members) < self.spec.ensembles.min_size else "member set already scored")
-            self.study.tell(trial, state=TrialState.PRUNED)
-            return
-        records = self.store.get_many(list(numbers))
-        by_number = {t.number: t for t in members}
-        outcome = self.evaluator.evaluate_ensemble(
-            [
-                {
-                    "number": n,
-                    "records": records[n],
-                    "memory_bytes": by_number[n].user_attrs["memory_bytes"],
-                    "latency": by_number[n].user_attrs.get("latency"),
-                    "precision": by_number[n].user_attrs["avg_bits"],
-                }
-                for n in numbers
-            ]
-        )
-        precisions = [by_number[n].user_attrs["avg_bits"] for n in numbers]
-        set_attrs(
-            self.study,
-            trial._trial_id,
-            {
-                "scores_z": pack(outcome.scores),
-                "flat": outcome.flat_scores,
-                "memory_bytes": outcome.memory_bytes,
-                "latency": outcome.latency,
-                "avg_bits": max(precisions),
-                "examples_scored": outcome.examples_scored,
-                "examples_total": outcome.examples_total,
-                "seconds": round(outcome.seconds, 4),
-                "constraints": outcome.constraints,
-            },
-        )
-        self.study.tell(trial, outcome.values)
+        ensembles.run_sampled_ensemble(self)
 
 
 def _worker_main(spec_path: str, study_name: str | None, loc, deadline: float | None) -> None:
@@ -459,7 +416,7 @@ def _run_workers(spec: StudySpec, loc, workers: int, deadline, probe: Worker) ->
 
 def summarize(study, loc, seconds: float) -> SearchSummary:
     singles = _done_singles(study)
-    ens = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if kind_of(t) == ENSEMBLE]
+    ens = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_ensemble(t)]
     stopped = [t for t in singles if t.state == TrialState.PRUNED and t.user_attrs.get("examples_scored")]
     saved = sum(t.user_attrs.get("examples_total", 0) - t.user_attrs.get("examples_scored", 0) for t in stopped)
     total = sum(t.user_attrs.get("examples_total", 0) for t in singles)

@@ -23,7 +23,7 @@ class TrialOutcome:
     """What a trial produced; `values` is None when it stopped early."""
 
     values: list[float] | None
-    constraints: list[float]
+    constraints: dict[str, float]
     scores: dict  # Scores.to_json()
     flat_scores: dict[str, float]
     memory_bytes: int
@@ -134,7 +134,7 @@ class TrialEvaluator:
         flat = scores.values()
         values = None if stop_reason else objective_values(self.spec, flat, fp.total_bytes, latency_ms)
         reference = flat if reference_is_self and self.reference is None else self.reference
-        constraints = [] if stop_reason else constraint_values(self.spec, flat, fp.total_bytes, reference)
+        constraints = {} if stop_reason else constraint_values(self.spec, flat, fp.total_bytes, reference)
         extra = {"mean_layer_error": (sum(layer_errors.values()) / len(layer_errors)) if layer_errors else None}
         return TrialOutcome(values, constraints, scores.to_json(), flat, fp.total_bytes, latency, done, total, time.perf_counter() - t0, stop_reason, extra)
 
@@ -154,7 +154,7 @@ class TrialEvaluator:
 
     # ---- ensembles ----------------------------------------------------------------------
 
-    def evaluate_ensemble(self, members: list[dict]) -> TrialOutcome:
+    def evaluate_ensemble(self, members: list[dict], rule: str | None = None) -> TrialOutcome:
         """Vote on stored records. Each member: {"number", "records", "memory_bytes",
         "latency" (JSON or None), "precision" (mean bits)}."""
         from trustbits.metrics import aggregate, vote
@@ -162,7 +162,7 @@ class TrialEvaluator:
 
         t0 = time.perf_counter()
         member_records = [[Record.from_json(r) for r in m["records"]] for m in members]
-        voted = vote(member_records, [m["precision"] for m in members], rule=self.spec.ensembles.vote)
+        voted = vote(member_records, [m["precision"] for m in members], rule=rule or self.spec.ensembles.vote)
         scores = aggregate(voted, self.suite)
         flat = scores.values()
         memory = sum(m["memory_bytes"] for m in members)

@@ -181,7 +181,7 @@ def export_trial(study, number: int, fmt: str, out: str | Path, *, allow_off_fro
     """
     from optuna.trial import TrialState
 
-    from trustbits.search.sampler import ENSEMBLE, kind_of
+    from trustbits.search.sampler import is_ensemble
     from trustbits.search.trial_attrs import trial_plan
 
     check_format(fmt)
@@ -197,7 +197,7 @@ def export_trial(study, number: int, fmt: str, out: str | Path, *, allow_off_fro
     if number not in front and not allow_off_front:
         raise TrustbitsError(f"trial {number} is not on the Pareto front (front: {', '.join(f'#{n}' for n in sorted(front))})", "pick a front trial, or pass --allow-off-front to export it anyway")
     provenance = provenance_of(study, trial)
-    if kind_of(trial) != ENSEMBLE:
+    if not is_ensemble(trial):
         return write_plan_formats(trial_plan(trial), fmt, out, provenance)
     written = []
     members = trial.user_attrs["members"]

@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from trustbits.errors import TrustbitsError
-from trustbits.search.sampler import ENSEMBLE, kind_of
+from trustbits.search.sampler import is_ensemble, kind_of
 from trustbits.search.spec import PERSPECTIVES
 from trustbits.search.trial_attrs import trial_scores
 
@@ -118,7 +118,7 @@ def load_front(study: optuna.Study) -> Front:
     baselines = [
         rows.get(t.number) or row_of(t, objectives, False)
         for t in trials
-        if t.state == TrialState.COMPLETE and kind_of(t) != ENSEMBLE and is_baseline(t)
+        if t.state == TrialState.COMPLETE and not is_ensemble(t) and is_baseline(t)
     ]
     baselines.sort(key=lambda r: -r.memory_mb)
     count = lambda s: sum(1 for t in trials if t.state == s)  # noqa: E731

@@ -2,9 +2,9 @@
 
 Scores are on DecodingTrust's 0-100 scale (maximized); memory is in MB (10^6 bytes, exact
 footprint of the deployed artifact) and latency in ms per decoded token (minimized).
-Constraints follow Optuna's convention: a value <= 0 is satisfied. They are stored on each
-trial (`constraints` user attr) and read by the sampler's `constraints_func`, so
-`study.best_trials` (and `trustbits pareto`) show only feasible trials.
+Constraints follow Optuna's convention: a value <= 0 is satisfied. They are set on each trial
+with `Trial.set_constraint` (named, e.g. ``memory_over_budget_mb``), which Optuna's samplers
+and `study.best_trials` read, so `trustbits pareto` shows only feasible trials.
 """
 
 from __future__ import annotations
@@ -31,22 +31,22 @@ def objective_values(spec: StudySpec, scores: Mapping[str, float], memory_bytes:
     return out
 
 
-def constraint_values(spec: StudySpec, scores: Mapping[str, float], memory_bytes: int, reference: Mapping[str, float] | None) -> list[float]:
-    """[memory over budget (MB), then per max_drop entry: points below the allowed floor]."""
+def constraint_values(spec: StudySpec, scores: Mapping[str, float], memory_bytes: int, reference: Mapping[str, float] | None) -> dict[str, float]:
+    """{"memory_over_budget_mb": .., "<perspective>_below_floor": ..} (<= 0: satisfied)."""
     c = spec.constraints
-    out = []
+    out = {}
     if c.max_memory_mb is not None:
-        out.append(memory_bytes / MB - c.max_memory_mb)
+        out["memory_over_budget_mb"] = memory_bytes / MB - c.max_memory_mb
     for name, drop in sorted(c.max_drop.items()):
         if reference is None or name not in reference:
             raise ValueError(f"constraint on {name} needs the float model's score")
-        out.append((reference[name] - drop) - float(scores[name]))
+        out[f"{name}_below_floor"] = (reference[name] - drop) - float(scores[name])
     return out
 
 
-def constraints_func(frozen_trial) -> list[float]:
-    """For Optuna samplers: the constraint values the trial stored (none: satisfied)."""
-    return list(frozen_trial.user_attrs.get("constraints", []))
+def set_constraints(trial, values: Mapping[str, float]) -> None:
+    for key, value in values.items():
+        trial.set_constraint(key, value)
 
 
 def dominates(a: list[float], b: list[float], directions: list[str]) -> bool:

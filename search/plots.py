@@ -40,8 +40,8 @@ def write_png(front: Front, all_rows: list, path: Path) -> Path:
     if pts:
         ax.scatter(*zip(*pts), s=14, c="#bbbbbb", label="all complete trials", zorder=1)
     for rows, marker, color, label in [
-        ([r for r in front.front if r.kind != "ensemble"], "o", "#1f77b4", "front: single model"),
-        ([r for r in front.front if r.kind == "ensemble"], "D", "#d62728", "front: precision ensemble"),
+        ([r for r in front.front if not r.members], "o", "#1f77b4", "front: single model"),
+        ([r for r in front.front if r.members], "D", "#d62728", "front: precision ensemble"),
     ]:
         if rows:
             ax.scatter([_value(r, x) for r in rows], [_value(r, y) for r in rows], s=46, marker=marker, c=color, label=label, zorder=3)
@@ -85,8 +85,8 @@ def write_html(front: Front, all_rows: list, path: Path) -> Path:
         [
             trace(all_rows, "all complete trials", marker={"color": "#bbbbbb", "size": 6}),
             trace(front.baselines, "baselines", marker={"symbol": "square-open", "color": "#2ca02c", "size": 12}),
-            trace([r for r in front.front if r.kind != "ensemble"], "front: single model", marker={"color": "#1f77b4", "size": 10}),
-            trace([r for r in front.front if r.kind == "ensemble"], "front: precision ensemble", marker={"symbol": "diamond", "color": "#d62728", "size": 11}),
+            trace([r for r in front.front if not r.members], "front: single model", marker={"color": "#1f77b4", "size": 10}),
+            trace([r for r in front.front if r.members], "front: precision ensemble", marker={"symbol": "diamond", "color": "#d62728", "size": 11}),
         ]
     )
     fig.update_layout(title=f"Pareto front of study {front.study_name}", xaxis_title=_UNITS.get(x, x), yaxis_title=f"{y} score (0-100)", template="plotly_white")

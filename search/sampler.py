@@ -19,7 +19,9 @@ from optuna.trial import TrialState
 
 KIND_ATTR = "trustbits:kind"
 SINGLE = "single"
-ENSEMBLE = "ensemble"
+ENSEMBLE = "ensemble"  # member set drawn by the ensemble sampler
+FIXED_ENSEMBLE = "ensemble-fixed"  # a member set the spec names (the paper's uniform 3/4/8 vote)
+ENSEMBLE_KINDS = (ENSEMBLE, FIXED_ENSEMBLE)
 
 
 def system_attrs(trial) -> dict:
@@ -32,6 +34,10 @@ def system_attrs(trial) -> dict:
 
 def kind_of(trial) -> str:
     return system_attrs(trial).get(KIND_ATTR, SINGLE)
+
+
+def is_ensemble(trial) -> bool:
+    return kind_of(trial) in ENSEMBLE_KINDS
 
 
 class _KindView:
@@ -69,14 +75,14 @@ class _KindView:
         return getattr(self._study, name)
 
 
-def make_sampler(name: str, *, seed: int, population: int, constraints_func=None) -> BaseSampler:
-    """An Optuna sampler by the spec's name (constraints passed where the sampler takes them)."""
+def make_sampler(name: str, *, seed: int, population: int) -> BaseSampler:
+    """An Optuna sampler by the spec's name (constraints reach it through `Trial.set_constraint`)."""
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed, constraints_func=constraints_func)
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints_func, multivariate=True, n_startup_trials=population)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=population)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed, constraints_func=constraints_func, n_startup_trials=population)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=population)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(f"unknown sampler {name!r}")

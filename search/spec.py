@@ -100,6 +100,10 @@ class EnsembleSection:
     per_trial: int = 2  # ensemble trials after each scored single trial (they cost milliseconds)
     pool: int = 8  # members are drawn from the best this-many scored single trials
     parallel: bool = False  # members run in parallel: latency is the slowest member, not the sum
+    # The paper's ensembles: per method, the vote of its uniform plans at every quantized
+    # bit-width of the space (e.g. 3/4/8), scored with each rule in `uniform_votes`.
+    uniform_sets: bool = False
+    uniform_votes: tuple[str, ...] = ("hard",)
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,8 @@ def validate(spec: StudySpec) -> StudySpec:
         _check(k in MAXIMIZE, f"constraints.max_drop: unknown perspective '{k}' ({did_you_mean(k, MAXIMIZE)})", f"use any of {', '.join(MAXIMIZE)}")
         _check(k == "trust" or k in e.perspectives, f"constraints.max_drop.{k}: '{k}' is not among eval.perspectives", f"add '{k}' to eval.perspectives")
         _check(v >= 0, f"constraints.max_drop.{k} = {v} is negative", "give how many points it may drop, e.g. 2.0")
-    _check(ens.vote in VOTES, f"ensembles.vote: unknown vote '{ens.vote}' ({did_you_mean(ens.vote, VOTES)})", "use hard or soft")
+    for v in (ens.vote,) + ens.uniform_votes:
+        _check(v in VOTES, f"ensembles: unknown vote '{v}' ({did_you_mean(v, VOTES)})", "use hard or soft")
     _check(2 <= ens.min_size <= ens.max_size, f"ensembles: min_size {ens.min_size} and max_size {ens.max_size} must satisfy 2 <= min_size <= max_size", "e.g. min_size = 2, max_size = 3")
     _check(ens.pool >= ens.max_size, f"ensembles.pool = {ens.pool} is smaller than max_size = {ens.max_size}", "make the pool at least as large as the largest ensemble")
     _check(ens.per_trial >= 0, f"ensembles.per_trial = {ens.per_trial} is negative", "use 0 or more")

@@ -11,9 +11,9 @@ Every trial (single or ensemble) carries user attributes written by trustbits:
     avg_bits       parameter-weighted mean bits (ensembles: of the highest-precision member)
     bits_histogram {bits: modules}
     examples_scored / examples_total / seconds / stop_reason
-    constraints    Optuna constraint values (<= 0 satisfied)
     members, vote  ensembles only
 
+Constraint values (<= 0 satisfied) are Optuna's own, set with `Trial.set_constraint`.
 Large values are compressed because samplers read every trial's attributes on every ask.
 """
 
