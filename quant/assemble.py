@@ -18,7 +18,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from trustbits.errors import TrustbitsError

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import torch
-
 from trustbits.search.cli import main
 
 from .conftest import needs_gptqmodel
