@@ -24,7 +24,7 @@ MODE = "loglik"
 # prefix budget bounds the memory of the per-batch copy of the shared KV cache.
 MAX_ROWS = 64
 QUERY_TOKENS = {"cpu": 2048, "cuda": 16384}
-PREFIX_TOKENS = {"cpu": 65536, "cuda": 524288}
+PREFIX_TOKENS = {"cpu": 16384, "cuda": 524288}
 
 # Bootstrap: replicates per interval, two-sided level, and the seed of the resampling.
 BOOTSTRAP_SAMPLES = 1000
