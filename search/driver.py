@@ -156,7 +156,7 @@ class Worker:
             from trustbits.kernels.latency import LatencyModel
 
             self._stage("latency table", 0, 1)
-            self.latency_model = LatencyModel.for_model(self.loaded.model, self.modules, bits=[s.bits for s in self.space.specs()], group_sizes=list(spec.search.group_sizes))
+            self.latency_model = LatencyModel.for_model(self.loaded.model)
         self.study, _ = storage_mod.create_or_check_study(spec, self.storage)
         self.sampler = (self.sampler_state.load(self.study) if self.save_sampler else None) or new_sampler(spec)
         self.study = optuna.load_study(study_name=spec.name, storage=self.storage, sampler=self.sampler)

@@ -93,13 +93,33 @@ def shared_cache_root(tmp_path_factory) -> str:
     return os.environ.get("TRUSTBITS_TEST_SHARED_CACHE") or str(tmp_path_factory.mktemp("shared-cache"))
 
 
+def share_kernel_timings(root: str, shared_cache_root: str) -> None:
+    """Point `root`'s kernel timing tables at the session's shared ones."""
+    shared_kernels = os.path.join(shared_cache_root, "kernels")
+    os.makedirs(shared_kernels, exist_ok=True)
+    os.makedirs(root, exist_ok=True)
+    os.symlink(shared_kernels, os.path.join(root, "kernels"))
+
+
+@pytest.fixture(scope="session")
+def link_kernel_timings(shared_cache_root):
+    """A function that points a cache root's kernel timings at the session's shared ones."""
+    return lambda root: share_kernel_timings(str(root), shared_cache_root)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch, request, shared_cache_root):
-    """Each test gets a fresh cache; slow tests share one so the embedded model loads once."""
+    """Each test gets a fresh cache; slow tests share one so the embedded model loads once.
+
+    Kernel timing tables are the exception outside tests/kernels: measuring them takes about
+    half a second per (shape, bits, kernel) case, so every other test shares the session's
+    (they only decide which kernel runs, never a result beyond the kernels' tolerance)."""
     if request.node.get_closest_marker("slow"):
         root = shared_cache_root
     else:
         root = str(tmp_path_factory.mktemp("cache"))
+        if "tests/kernels/" not in str(request.node.fspath).replace(os.sep, "/"):
+            share_kernel_timings(root, shared_cache_root)
     monkeypatch.setenv("TRUSTBITS_CACHE", root)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 

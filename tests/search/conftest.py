@@ -40,12 +40,13 @@ def write_spec(folder, model_dir, trials: int = 6, name: str = "tiny", extra: st
 
 
 @pytest.fixture(scope="module")
-def searched_study(tmp_path_factory, tiny_model_dir):
+def searched_study(tmp_path_factory, tiny_model_dir, link_kernel_timings):
     """One real search (6 trials), run once per test module; tests that change it copy it
     first (`copy_study`). Returns the spec path."""
     from trustbits.search import cli
 
     folder = tmp_path_factory.mktemp("searched")
+    link_kernel_timings(folder / "cache")
     spec = write_spec(folder, tiny_model_dir)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRUSTBITS_CACHE", str(folder / "cache"))
@@ -61,7 +62,7 @@ def copy_study(searched_study, tmp_path, monkeypatch):
     for f in searched_study.parent.iterdir():
         if f.is_file():
             shutil.copy(f, tmp_path / f.name)
-    shutil.copytree(searched_study.parent / "cache", tmp_path / "cache")
+    shutil.copytree(searched_study.parent / "cache", tmp_path / "cache", symlinks=True)
     monkeypatch.setenv("TRUSTBITS_CACHE", str(tmp_path / "cache"))
     return tmp_path / searched_study.name
 
