@@ -64,7 +64,7 @@ def main() -> None:
             row = f"| {method} | {bits} | {sum(errs.values()) / len(errs):.4f} | {max(errs.values()):.4f} | {ppl:.2f} | {ppl / ppl_float:.3f} | {mib:.1f} | {build_s:.1f} |"
             rows.append(row)
             print(row, flush=True)
-    from trustbits.quant import footprint
+    from trustbits.quant.footprint import footprint
 
     keep = footprint(loaded.model, Plan.uniform(names, None)).total_bytes / 2**20
     print(f"| float | 16 | 0 | 0 | {ppl_float:.2f} | 1.000 | {keep:.1f} | - |")

@@ -30,7 +30,9 @@ this package does not import torch):
         applied.summary(), applied.plan_with_errors()
 
     footprint(modules_or_model, plan, *, other_params_bytes=None, keep_dtype="float16") -> Footprint
-        exact stored bytes from shapes alone; .total_bytes, .modules (per-module breakdown)
+        exact stored bytes from shapes alone; .total_bytes, .modules (per-module breakdown).
+        Import it as `from trustbits.quant.footprint import footprint`: the package attribute
+        `trustbits.quant.footprint` is the submodule of the same name.
 
     save_artifact(applied, out, *, keep_dtype="float16") / load_quantized(path) -> LoadedModel
 
@@ -58,7 +60,6 @@ _EXPORTS = {
     "CachedLayer": "trustbits.quant.cache",
     "apply_plan": "trustbits.quant.assemble",
     "AppliedPlan": "trustbits.quant.assemble",
-    "footprint": "trustbits.quant.footprint",
     "Footprint": "trustbits.quant.footprint",
     "other_params": "trustbits.quant.footprint",
     "save_artifact": "trustbits.quant.artifact",

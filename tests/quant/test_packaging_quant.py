@@ -29,3 +29,13 @@ def test_importing_trustbits_quant_does_not_import_torch():
     code = "import sys, trustbits.quant as q; q.__all__; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_every_lazy_export_resolves_to_what_it_names():
+    import types
+
+    import trustbits.quant as q
+    from trustbits.quant import artifact, assemble, cache, footprint, methods, quality  # noqa: F401  (submodules set package attributes)
+
+    for name in q.__all__:
+        assert not isinstance(getattr(q, name), types.ModuleType), name
