@@ -11,6 +11,7 @@ with code 2; `--debug` shows its traceback. Anything else is a bug and keeps its
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -43,6 +44,29 @@ def _available_commands() -> dict[str, object]:
     return found
 
 
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "file too large", "disk quota exceeded")
+
+
+def disk_full(exc: BaseException) -> TrustbitsError | None:
+    """A full disk (or a file-size limit) anywhere in the exception chain, as a user error.
+
+    Writes that fail this way leave nothing half-written that is read later: caches write to a
+    temporary file and rename, SQLite rolls back its transaction."""
+    seen = 0
+    while exc is not None and seen < 10:
+        text = str(exc).lower()
+        if (isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS) or any(t in text for t in _DISK_FULL_TEXT):
+            where = getattr(exc, "filename", None)
+            return TrustbitsError(
+                f"the disk is full{f' while writing {where}' if where else ''} ({str(exc).splitlines()[0][:120]})",
+                "free some space (or point TRUSTBITS_CACHE at a larger disk) and run the same command again: finished trials and cached layers are kept",
+            )
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustbits",
@@ -71,12 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._module.run(args) or 0)
-    except TrustbitsError as e:
-        if args.debug:
+    except Exception as e:  # noqa: BLE001 - only user errors and a full disk are turned into one line
+        user_error = e if isinstance(e, TrustbitsError) else disk_full(e)
+        if user_error is None or args.debug:
             raise
         from trustbits.search.console import error_console
 
-        error_console().print(f"[bold red]error:[/] {e.message}", highlight=False, soft_wrap=True)
+        error_console().print(f"[bold red]error:[/] {user_error.message}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is saved", file=sys.stderr)

@@ -375,6 +375,10 @@ def run_search(spec: StudySpec, *, storage: str | None = None, workers: int = 1,
         probe = Worker(spec, loc, save_sampler=workers == 1, heartbeat=loc.kind != "journal")
         study, _ = storage_mod.create_or_check_study(spec, probe.storage)
         done = len(_done_singles(study))
+        if done >= spec.budget.trials:
+            # Nothing left to do: answer without loading the model.
+            storage_mod.fail_dead_workers_trials(study, all_running=loc.kind == "sqlite")
+            return summarize(study, loc, time.time() - t0)
         view = view_factory(spec.name, spec.budget.trials, done) if view_factory else None
         probe.view = view
         with view or contextlib.nullcontext():

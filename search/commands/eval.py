@@ -71,7 +71,7 @@ def run(args) -> int:
     records = _score_with_bars(loaded, suite, args.scoring, batch_size)
     if args.dump:
         write_jsonl(records, args.dump)
-    scores = aggregate(records, suite)
+    scores = aggregate(records, suite, require_complete=True)
     scores.metadata.update({"model": loaded.name, "fingerprint": loaded.fingerprint, "scoring": args.scoring, "limit": limit, "seed": seed})
     if applied is not None:
         scores.metadata["plan"] = args.plan
