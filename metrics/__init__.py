@@ -25,10 +25,12 @@ settings="default", data_dir=None) -> Suite``
     ``mode="generate"`` decodes greedily and parses as DecodingTrust does. `progress` is
     called as ``progress(done, total)``.
 
-``aggregate(records, suite=None) -> Scores``
+``aggregate(records, suite=None, *, require_complete=False) -> Scores``
     Per perspective: the 0-100 score with a 95% bootstrap interval, subscores (with
     intervals), refusal rate; `trust` = mean of the perspectives present. `Scores.values()`
     is the flat ``{"trust": .., "adv": .., ...}``; `Scores.to_json()`/`from_json()`.
+    Records missing from `suite` are counted in ``metadata["missing"]`` (refused with
+    `require_complete`). Scores carry the suite's recorded choices in ``metadata["notes"]``.
 
 ``score_bounds(records, suite) -> {perspective or "trust": (low, high)}``
     Valid bounds on the final scores when only part of the suite is scored.

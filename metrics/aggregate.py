@@ -142,20 +142,31 @@ def _interval(replicates: np.ndarray, confidence: float = defaults.CONFIDENCE) -
     return Interval(point, float(low) * 100, float(high) * 100)
 
 
-def aggregate(records: Iterable[Record], suite: Suite | None = None, *, samples: int = defaults.BOOTSTRAP_SAMPLES, seed: int = defaults.BOOTSTRAP_SEED) -> Scores:
+def aggregate(
+    records: Iterable[Record],
+    suite: Suite | None = None,
+    *,
+    require_complete: bool = False,
+    samples: int = defaults.BOOTSTRAP_SAMPLES,
+    seed: int = defaults.BOOTSTRAP_SEED,
+) -> Scores:
     """DecodingTrust scores of `records` (see the package docstring for the contract).
 
     Args:
         records: one record per example (from `score`, `read_jsonl` or `vote`).
         suite: the suite they were scored on: gives the declarations of user-defined tasks
-            and checks that every example has a record. Built-in tasks need no suite.
+            and the example order. Built-in tasks need no suite.
+        require_complete: with a suite, refuse records that miss some of its examples.
+            Otherwise the scores cover the examples present (a search trial stopped early),
+            and ``metadata["missing"]`` counts the others; `score_bounds` bounds the rest.
         samples: bootstrap replicates (0: no interval).
         seed: seed of the resampling.
 
     Raises:
-        TrustbitsError: duplicate, unknown or (with a suite) missing records.
+        TrustbitsError: duplicate or unknown records, or (require_complete) missing ones.
     """
-    perspectives, groups = collate(records, suite)
+    records = list(records)
+    perspectives, groups = collate(records, suite, complete=require_complete)
     if not groups:
         raise TrustbitsError("there are no records to aggregate", "score a suite first")
     stats = {g.spec.key: setting_statistics(g, samples, seed) for g in groups}
@@ -186,6 +197,7 @@ def aggregate(records: Iterable[Record], suite: Suite | None = None, *, samples:
     }
     if suite is not None:
         metadata["suite"] = suite.fingerprint()
+        metadata["missing"] = len(suite) - metadata["examples"]
     trust = _interval(np.mean(trust_parts, axis=0)) if trust_parts else None
     return Scores(results, trust, metadata)
 

@@ -166,8 +166,12 @@ def test_aggregate_with_a_suite_needs_every_record():
     records = [rec(s.key, e.example_id, e.gold, e.gold) for s in suite for e in s.examples]
     assert aggregate(records, suite, samples=0).values()["adv"] == pytest.approx(100.0)
     assert aggregate(records, suite, samples=0).metadata["suite"] == suite.fingerprint()
+    assert aggregate(records, suite, samples=0).metadata["missing"] == 0
+    # A search trial stopped early: scores over the examples present, the rest counted.
+    partial = aggregate(records[1:], suite, samples=0)
+    assert partial.metadata["missing"] == 1 and partial.values()["adv"] == pytest.approx(100.0)
     with pytest.raises(TrustbitsError, match="have no record.*score_bounds"):
-        aggregate(records[1:], suite)
+        aggregate(records[1:], suite, require_complete=True)
     with pytest.raises(TrustbitsError, match="two records for example"):
         aggregate(records + records[:1], suite)
     with pytest.raises(TrustbitsError, match="not in the suite"):

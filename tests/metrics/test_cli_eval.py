@@ -76,7 +76,7 @@ def _rtn_plan(model_dir, path):
 
 def test_eval_with_a_plan(tiny_model_dir, tmp_path, capsys):
     _rtn_plan(tiny_model_dir, tmp_path / "plan.json")
-    code = main(["eval", "--model", str(tiny_model_dir), "--plan", str(tmp_path / "plan.json"), "--perspectives", "adv", "--limit", "1", "--json", "-"])
+    code = main(["eval", "--model", str(tiny_model_dir), "--plan", str(tmp_path / "plan.json"), "--perspectives", "adv", "--settings", "sst2/*", "--limit", "1", "--json", "-"])
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert data["metadata"]["plan"].endswith("plan.json") and data["metadata"]["footprint_bytes"] > 0

@@ -117,8 +117,8 @@ def test_greedy_generation_equals_transformers_generate(tiny_model, tiny_tokeniz
         assert tokens == expected[:cut]
 
 
-def test_generate_mode_records(tiny_model, tiny_tokenizer, small_suite):
-    part = small_suite.head(1)
+def test_generate_mode_records(tiny_model, tiny_tokenizer):
+    part = build_suite(limit=1, settings=["sst2/*", "knowledge/qa_2023_idk", "commonsense_short/jailbreak_1", "adult/zero_shot_br_0.5"])
     records = score(tiny_model, tiny_tokenizer, part, mode="generate")
     assert len(records) == len(part)
     for record in records:
@@ -127,17 +127,19 @@ def test_generate_mode_records(tiny_model, tiny_tokenizer, small_suite):
         assert record.pred is None or record.pred in part.spec_of(record.setting_key).options
 
 
-def test_progress_and_order(tiny_model, tiny_tokenizer, small_suite):
+def test_progress_and_order(tiny_model, tiny_tokenizer):
+    suite = build_suite(["adv", "fairness"], limit=3)
     calls = []
-    records = score(tiny_model, tiny_tokenizer, small_suite, progress=lambda done, total: calls.append((done, total)))
-    assert calls[-1] == (len(small_suite), len(small_suite))
+    records = score(tiny_model, tiny_tokenizer, suite, batch_size=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (len(suite), len(suite))
     assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
-    assert [r.key[3] for r in records] == [req.example.example_id for req in small_suite.requests()]
+    assert [r.key[3] for r in records] == [req.example.example_id for req in suite.requests()]
 
 
-def test_head_and_tail_records_equal_the_whole(tiny_model, tiny_tokenizer, small_suite):
-    whole = score(tiny_model, tiny_tokenizer, small_suite)
-    parts = score(tiny_model, tiny_tokenizer, small_suite.head(1)) + score(tiny_model, tiny_tokenizer, small_suite.tail(1))
+def test_head_and_tail_records_equal_the_whole(tiny_model, tiny_tokenizer):
+    suite = build_suite(["adv", "ood"], limit=3)
+    whole = score(tiny_model, tiny_tokenizer, suite)
+    parts = score(tiny_model, tiny_tokenizer, suite.head(1)) + score(tiny_model, tiny_tokenizer, suite.tail(1))
     by_key = {r.key: r for r in parts}
     assert len(by_key) == len(whole)
     for record in whole:
