@@ -160,7 +160,8 @@ def quantize_model(loaded, qcfg, out: Path, calibration: torch.Tensor) -> Path:
     with tempfile.TemporaryDirectory(prefix="trustbits-gptqmodel-src-") as src, contextlib.redirect_stdout(sys.stderr):
         loaded.model.save_pretrained(src)
         loaded.tokenizer.save_pretrained(src)
-        model = gm.GPTQModel.load(src, qcfg, device=device)
+        # Its default dtype on the CPU is bfloat16; quantize at the dtype trustbits loaded.
+        model = gm.GPTQModel.load(src, qcfg, device=device, dtype=loaded.dtype)
         rows = [{"input_ids": r.tolist(), "attention_mask": [1] * len(r)} for r in calibration]
         backend = "gptq_torch" if loaded.device.type == "cpu" and qcfg.quant_method == "gptq" else "auto"
         model.quantize(rows, batch_size=1, backend=backend)
