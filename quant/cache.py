@@ -238,8 +238,9 @@ class LayerCache:
         todo = self.missing(pairs)
         if not todo:
             return 0
-        for _, spec in todo:
-            get_method(spec.method)  # fail on an unknown method before any work
+        for spec in {s for _, s in todo}:
+            # Fail on an unknown method, or one that cannot run here, before any work.
+            get_method(spec.method).config_type.preflight(loaded.device)
         self.stats.misses += len(todo)
         _require_float(loaded.model, {m for m, _ in todo})
         calib = self.calibration(loaded, progress)

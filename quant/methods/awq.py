@@ -28,6 +28,10 @@ from trustbits.quant.methods.base import MethodConfig, register
 class AWQConfig(MethodConfig):
     """AWQ through GPTQModel (GEMM layout)."""
 
+    @classmethod
+    def preflight(cls, device) -> None:
+        raise refusal(device)
+
 
 def refusal(device: torch.device | str) -> TrustbitsError:
     """Why AWQ cannot quantize a plan's layer on `device`."""

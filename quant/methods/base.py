@@ -44,6 +44,11 @@ class MethodConfig:
     # True when the function needs the module's calibration Hessian.
     needs_calibration: ClassVar[bool] = False
 
+    @classmethod
+    def preflight(cls, device) -> None:
+        """Raise `TrustbitsError` if the method cannot run on `device` (missing package, no
+        CUDA), before the cache spends time on calibration."""
+
     def key(self) -> str:
         """A short stable hash of every field: cache entries made with other knobs never match."""
         text = json.dumps({"type": type(self).__name__, **asdict(self)}, sort_keys=True)

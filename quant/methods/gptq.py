@@ -38,6 +38,12 @@ class GPTQConfig(MethodConfig):
 
     needs_calibration: ClassVar[bool] = True
 
+    @classmethod
+    def preflight(cls, device) -> None:
+        from trustbits.quant import _gptqmodel
+
+        _gptqmodel.gptqmodel()  # the install command if it is missing
+
 
 @register("gptq", GPTQConfig)
 def quantize_gptq(weight: torch.Tensor, config: GPTQConfig, hessian: torch.Tensor | None = None) -> QTensor:

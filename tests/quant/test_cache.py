@@ -136,3 +136,11 @@ def test_a_cache_for_another_model_refuses(tiny_loaded):
 
     with pytest.raises(TrustbitsError, match="belongs to another model"):
         LayerCache("0123456789abcdef").build(tiny_loaded, [SPEC])
+
+
+def test_awq_is_refused_before_calibration(cache, tiny_loaded):
+    from trustbits.errors import TrustbitsError
+
+    with pytest.raises(TrustbitsError, match="AWQ cannot run on the CPU"):
+        cache.build(tiny_loaded, [QuantSpec("awq", 4, 64)])
+    assert cache._calibration is None  # refused before the calibration pass
