@@ -98,5 +98,10 @@ def test_quantized_model_scores_match_full_sequence(tiny_model_dir, tmp_path):
         records = score(loaded.model, loaded.tokenizer, suite)
         for request, record in zip(suite.requests(), records):
             reference = full_sequence_logprobs(loaded.model, loaded.tokenizer, request.setting, request.example)
-            assert all(abs(record.option_logprobs[o] - v) < 1e-4 for o, v in reference.items())
+            worst = max(abs(record.option_logprobs[o] - v) for o, v in reference.items())
+            kernels = sorted({n for m in loaded.model.modules() if type(m).__name__ == "QuantLinear" for n in m.kernel_names.values()})
+            # QuantLinear picks its kernel per row count by measured speed (int4pack, lowbit,
+            # dequantized matmul), and their accumulation orders differ: chunked and full runs
+            # then differ by ~1e-4 (3.7e-4 seen), not by 1e-6 as float layers do.
+            assert worst < 2e-3, (worst, kernels)
     assert any(a.option_logprobs != b.option_logprobs for a, b in zip(records, float_records))
