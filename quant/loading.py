@@ -91,6 +91,11 @@ def load_model(
             not a causal LM, or no linear layers to quantize.
     """
     t0 = time.perf_counter()
+    # transformers' own tqdm bars ("Loading weights") would interleave with the caller's rich
+    # progress; callers show their own.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     from_cache = False

@@ -45,7 +45,9 @@ def _available_commands() -> dict[str, object]:
 
 
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-_DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "file too large", "disk quota exceeded")
+# SQLite says "database or disk is full" for ENOSPC and "disk I/O error" when a write fails
+# otherwise (a file-size limit, a quota, a failing disk).
+_DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "file too large", "disk quota exceeded", "disk i/o error")
 
 
 def disk_full(exc: BaseException) -> TrustbitsError | None:
@@ -59,7 +61,7 @@ def disk_full(exc: BaseException) -> TrustbitsError | None:
         if (isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS) or any(t in text for t in _DISK_FULL_TEXT):
             where = getattr(exc, "filename", None)
             return TrustbitsError(
-                f"the disk is full{f' while writing {where}' if where else ''} ({str(exc).splitlines()[0][:120]})",
+                f"a write to disk failed{f' ({where})' if where else ''}: the disk is full or failing ({str(exc).splitlines()[0][:120]})",
                 "free some space (or point TRUSTBITS_CACHE at a larger disk) and run the same command again: finished trials and cached layers are kept",
             )
         exc = exc.__cause__ or exc.__context__

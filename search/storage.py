@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,11 @@ from trustbits.errors import TrustbitsError
 from trustbits.search.spec import StudySpec, diff_fingerprint_data
 
 log = logging.getLogger(__name__)
+# Heartbeats and their retry callback are marked experimental, and ensemble trials (milliseconds
+# long, never heartbeating) use ask/tell on a heartbeat storage: both warnings are expected here.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, module=r"trustbits\.search\..*")
+warnings.filterwarnings("ignore", message="Argument ``heartbeat_interval`` is an experimental feature")
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 SPEC_ATTR = "trustbits:spec"
 FINGERPRINT_ATTR = "trustbits:spec_fingerprint"

@@ -48,14 +48,14 @@ def test_out_of_memory_fails_the_trial_backs_off_and_goes_on(make_spec, monkeypa
     import trustbits.metrics
 
     monkeypatch.setattr(trustbits.metrics, "score", score_that_runs_out_of_memory_once)
-    spec = make_spec(trials=4, name="oom")
+    spec = make_spec(trials=6, name="oom")
     assert cli.main(["search", str(spec), "--no-progress", "--no-front"]) == 0
     study = load(spec)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 1 and "out of memory at batch size 16" in failed[0].user_attrs["fail_reason"]
     retry = [t for t in study.trials if t.user_attrs.get("label", "").startswith(f"retry of {failed[0].number}")]
     assert len(retry) == 1 and retry[0].params == failed[0].params and retry[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
-    assert len(done_singles(study)) == 4
+    assert len(done_singles(study)) == 6
 
 
 def _limit_file_size(max_bytes: int):
@@ -76,7 +76,7 @@ def test_full_disk_is_one_clear_error_and_the_next_run_recovers(make_spec):
     out = subprocess.run([TRUSTBITS, "search", str(spec), "--no-progress", "--no-front"], capture_output=True, text=True, preexec_fn=_limit_file_size(size + 4096))
     assert out.returncode == 2, out.stderr[-3000:]
     lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "the disk is full" in lines[0] and "run the same command again" in lines[0]
+    assert len(lines) == 1 and "the disk is full or failing" in lines[0] and "run the same command again" in lines[0]
     study = load(spec)  # still a readable database, with the first trials intact
     assert len(done_singles(study)) >= 3
     again = subprocess.run([TRUSTBITS, "search", str(spec), "--no-progress", "--no-front"], capture_output=True, text=True)
@@ -133,3 +133,42 @@ def test_a_tampered_sampler_file_is_never_unpickled(make_spec, caplog):
     assert not marker.exists()
     assert "does not match the study's checksum" in caplog.text
     assert len(done_singles(load(spec))) == 3
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 1 MiB filesystem (tmpfs) that can be grown later, where mounting is allowed."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN); the file-size-limit test covers the same path")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_really_full_disk_then_more_space(make_spec, small_tmpfs, monkeypatch):
+    import shutil
+
+    spec = make_spec(trials=6, name="enospc")
+    first = subprocess.run([TRUSTBITS, "search", str(spec), "--no-progress", "--no-front", "--trials", "2"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    for f in spec.parent.glob("enospc*"):
+        if f.is_file():
+            shutil.copy(f, small_tmpfs / f.name)
+    moved = small_tmpfs / spec.name
+    db = moved.with_suffix(".db")
+    # Leave 4 KB free, then keep searching: SQLite (or a cache write) hits ENOSPC.
+    filler = small_tmpfs / "filler"
+    free = shutil.disk_usage(small_tmpfs).free
+    filler.write_bytes(b"\0" * max(0, free - 4 * 1024))
+    out = subprocess.run([TRUSTBITS, "search", str(moved), "--no-progress", "--no-front"], capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr[-3000:]
+    lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "disk is full" in lines[0], out.stderr[-2000:]
+    assert len(done_singles(optuna.load_study(study_name="enospc", storage=f"sqlite:///{db}"))) >= 2
+    # More space (the user frees some): the same command finishes the budget.
+    filler.unlink()
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    again = subprocess.run([TRUSTBITS, "search", str(moved), "--no-progress", "--no-front"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(done_singles(optuna.load_study(study_name="enospc", storage=f"sqlite:///{db}"))) == 6
