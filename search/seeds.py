@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trustbits.quant.plan import KEEP_BITS
-from trustbits.search.space import SearchSpace
+from trustbits.search.space import HEAD_GROUP, SearchSpace
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,11 @@ def reference_seeds(space: SearchSpace, *, float_model: bool, uniform: bool) -> 
     if uniform:
         for method in space.methods:
             for bits in sorted((b for b in space.bits if b != KEEP_BITS), reverse=True):
-                seeds.append(Seed(f"uniform-{method}-{bits}", space.uniform_params(bits, method=method)))
+                params = space.uniform_params(bits, method=method)
+                # A head whose choices lack this bit-width takes the next one up: say so.
+                head = params.get(f"bits.{HEAD_GROUP}", bits)
+                suffix = "" if head == bits else f"-head{head}"
+                seeds.append(Seed(f"uniform-{method}-{bits}{suffix}", params))
     return seeds
 
 
