@@ -185,7 +185,8 @@ class Worker:
             if optuna.load_study(study_name=self.spec.name, storage=self.storage).user_attrs.get(SEEDED_ATTR):
                 return
             for s in seeds:
-                self.study.enqueue_trial(s.params, user_attrs={"label": s.label}, skip_if_exists=True)
+                attrs = {"label": s.label} | ({"uniform": s.uniform} if s.uniform else {})
+                self.study.enqueue_trial(s.params, user_attrs=attrs, skip_if_exists=True)
             self.study.set_user_attr(SEEDED_ATTR, [s.label for s in seeds])
         need_reference = sp.float_model or self.spec.constraints.max_drop
         if need_reference and KEEP_BITS not in self.space.bits:

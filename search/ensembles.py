@@ -141,10 +141,14 @@ def run_uniform_sets(worker) -> None:
     from trustbits.quant.plan import KEEP_BITS
 
     study, spec = worker.study, worker.spec
-    done = {t.user_attrs.get("label"): t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if not is_ensemble(t) and "duplicate_of" not in t.user_attrs}
+    done = {
+        (t.user_attrs["uniform"]["method"], t.user_attrs["uniform"]["bits"]): t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not is_ensemble(t) and "duplicate_of" not in t.user_attrs and t.user_attrs.get("uniform")
+    }
     bits = sorted(b for b in spec.search.bits if b != KEEP_BITS)
     for method in spec.search.methods:
-        members = [done.get(f"uniform-{method}-{b}") for b in bits]
+        members = [done.get((method, b)) for b in bits]
         if len(members) < 2 or any(m is None for m in members):
             continue
         for rule in spec.ensembles.uniform_votes:

@@ -19,6 +19,8 @@ from trustbits.search.space import HEAD_GROUP, SearchSpace
 class Seed:
     label: str  # "float", "uniform-hqq-4", "sensitivity-4.7b"
     params: dict
+    # For uniform plans: {"method": ..., "bits": ...}, what the paper's ensembles are built from.
+    uniform: dict | None = None
 
 
 def reference_seeds(space: SearchSpace, *, float_model: bool, uniform: bool) -> list[Seed]:
@@ -34,7 +36,7 @@ def reference_seeds(space: SearchSpace, *, float_model: bool, uniform: bool) -> 
                 # A head whose choices lack this bit-width takes the next one up: say so.
                 head = params.get(f"bits.{HEAD_GROUP}", bits)
                 suffix = "" if head == bits else f"-head{head}"
-                seeds.append(Seed(f"uniform-{method}-{bits}{suffix}", params))
+                seeds.append(Seed(f"uniform-{method}-{bits}{suffix}", params, {"method": method, "bits": bits}))
     return seeds
 
 
