@@ -27,6 +27,8 @@ seed = 0
 
 [ensembles]
 per_trial = 2
+uniform_sets = true
+uniform_votes = ["hard", "soft"]
 
 [budget]
 trials = {trials}

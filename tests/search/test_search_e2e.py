@@ -13,13 +13,15 @@ from optuna.trial import TrialState
 from trustbits.search import cli
 from trustbits.search.driver import run_search
 from trustbits.search.records import RecordStore
-from trustbits.search.sampler import ENSEMBLE, SINGLE, kind_of
+import math
+
+from trustbits.search.sampler import ENSEMBLE, FIXED_ENSEMBLE, SINGLE, is_ensemble, kind_of
 from trustbits.search.spec import load_spec
 from trustbits.search.study_access import open_study
 
 
 def singles(study):
-    return [t for t in study.trials if kind_of(t) != ENSEMBLE]
+    return [t for t in study.trials if not is_ensemble(t)]
 
 
 @pytest.fixture
@@ -81,8 +83,13 @@ def test_ensembles_are_votes_of_stored_records(searched):
 
     opened = open_study(str(searched))
     study = opened.study
-    ens = [t for t in study.trials if kind_of(t) == ENSEMBLE and t.state == TrialState.COMPLETE]
-    assert ens, "no ensemble trial ran"
+    ens = [t for t in study.trials if is_ensemble(t) and t.state == TrialState.COMPLETE]
+    assert any(kind_of(t) == ENSEMBLE for t in ens), "no sampled ensemble trial ran"
+    fixed = [t for t in ens if kind_of(t) == FIXED_ENSEMBLE]
+    # The paper's ensembles: the uniform 3/4/8 plans of the method, under both rules.
+    assert sorted(t.user_attrs["vote"] for t in fixed) == ["hard", "soft"]
+    for t in fixed:
+        assert sorted(study.trials[m].user_attrs["uniform"]["bits"] for m in t.user_attrs["members"]) == [3, 4, 8]
     store = RecordStore(opened.location.records_url, "tiny")
     spec = load_spec(searched)
     suite = build_suite(spec.eval.perspectives, limit=spec.eval.limit, seed=spec.eval.seed)
@@ -91,16 +98,32 @@ def test_ensembles_are_votes_of_stored_records(searched):
         precision = {n: study.trials[n].user_attrs["avg_bits"] for n in members}
         member_records = {n: {tuple(r[k] for k in ("perspective", "task", "setting", "example_id")): r for r in store.get(n)} for n in members}
         keys = list(member_records[members[0]])
+        top_member = max(members, key=lambda n: precision[n])
         voted = []
         for key in keys:
-            answers = [(member_records[n][key]["pred"], precision[n]) for n in members if member_records[n][key]["pred"] is not None and not member_records[n][key]["refused"]]
-            counts = Counter(p for p, _ in answers)
-            top = max(counts.values()) if counts else 0
-            tied = [p for p in counts if counts[p] == top]
-            # Majority; a tie goes to the answer of the highest-precision member among the tied.
-            pred = None if not tied else (tied[0] if len(tied) == 1 else max((a for a in answers if a[0] in tied), key=lambda a: a[1])[0])
             base = dict(member_records[members[0]][key])
-            base.update(pred=pred, refused=pred is None and any(member_records[n][key]["refused"] for n in members), option_logprobs={})
+            if trial.user_attrs["vote"] == "hard":
+                answers = [(member_records[n][key]["pred"], precision[n]) for n in members if member_records[n][key]["pred"] is not None and not member_records[n][key]["refused"]]
+                counts = Counter(p for p, _ in answers)
+                if not counts:  # nobody answered: the highest-precision member's answer stands
+                    pred, refused = member_records[top_member][key]["pred"], member_records[top_member][key]["refused"]
+                else:
+                    top = max(counts.values())
+                    # Majority; a tie goes to the highest-precision member among the tied labels.
+                    pred = max((a for a in answers if counts[a[0]] == top), key=lambda a: a[1])[0]
+                    refused = False
+            else:
+                # Soft: mean over members of the softmax of their option log-probabilities.
+                options = list(base["option_logprobs"])
+                mean = {o: 0.0 for o in options}
+                for n in members:
+                    lp = member_records[n][key]["option_logprobs"]
+                    z = sum(math.exp(v) for v in lp.values())
+                    for o in options:
+                        mean[o] += math.exp(lp[o]) / z / len(members)
+                pred = max(options, key=lambda o: mean[o])
+                refused = any(member_records[n][key]["refused"] and member_records[n][key]["pred"] == pred for n in members)
+            base.update(pred=pred, refused=refused, option_logprobs={})
             voted.append(Record.from_json(base))
         by_hand = aggregate(voted, suite).values()
         for name, value in trial.user_attrs["flat"].items():
