@@ -71,11 +71,21 @@ class PrefixKV:
             self._layers = [(layer.keys, layer.values) for layer in cache.layers]
 
     def fresh_cache(self, batch: int) -> DynamicCache | None:
-        """A new cache holding `batch` copies of the prefix (None without a prefix)."""
+        """A new cache whose layers start as `batch` views of the prefix (None without one).
+
+        The views cost nothing: the forward pass's `DynamicLayer.update` concatenates them
+        with the batch's own keys into new tensors, the only copy of the prefix per batch
+        (handing `DynamicCache` the expanded tensors directly would copy it twice). Nothing
+        writes into a layer's tensors in place, so the stored prefix stays intact.
+        """
         if not self.length:
             return None
-        # expand() makes views; DynamicLayer.update concatenates them into new tensors.
-        return DynamicCache(ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in self._layers])
+        # Layers initialized empty (zero-length views), then pointed at the prefix views:
+        # keys/values (batch, kv_heads, prefix_len, head_dim).
+        cache = DynamicCache(ddp_cache_data=[(k[..., :0, :].expand(batch, -1, -1, -1), v[..., :0, :].expand(batch, -1, -1, -1)) for k, v in self._layers])
+        for layer, (k, v) in zip(cache.layers, self._layers):
+            layer.keys, layer.values = k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)
+        return cache
 
 
 @dataclass
