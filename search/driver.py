@@ -153,7 +153,7 @@ class Worker:
         self.layer_cache.build(self.loaded, self.space.specs(), progress=lambda d, t, desc="": self._stage(f"layer cache: {desc}", d, t))
         self.latency_model = None
         if "latency" in spec.search.objectives:
-            from trustbits.kernels.latency import LatencyModel
+            from trustbits.kernels import LatencyModel
 
             self._stage("latency table", 0, 1)
             self.latency_model = LatencyModel.for_model(self.loaded.model)

@@ -12,6 +12,7 @@ An ensemble trial runs no model: it votes on its members' stored records.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass, field
 
 from trustbits.search.objectives import constraint_values, dominates, objective_values
@@ -168,9 +169,11 @@ class TrialEvaluator:
         memory = sum(m["memory_bytes"] for m in members)
         latency = None
         if all(m["latency"] for m in members):
-            from trustbits.kernels.latency import ensemble_latency
+            from trustbits.kernels import ensemble_latency
 
-            latency = ensemble_latency([m["latency"] for m in members], parallel=self.spec.ensembles.parallel)
+            # Members stored their estimates as JSON; the kernels helper reads attributes.
+            stored = [SimpleNamespace(**m["latency"]) for m in members]
+            latency = ensemble_latency(stored, parallel=self.spec.ensembles.parallel).to_json()
         latency_ms = latency["decode_ms_per_token"] if latency else None
         values = objective_values(self.spec, flat, memory, latency_ms)
         constraints = constraint_values(self.spec, flat, memory, self.reference)

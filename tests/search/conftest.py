@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 FAST_SPEC = """
@@ -14,7 +16,7 @@ limit = 2
 first_fraction = 0.5
 
 [search]
-objectives = ["trust", "memory"]
+objectives = {objectives}
 bits = [3, 4, 8, 16]
 granularity = "layer"
 
@@ -35,9 +37,9 @@ trials = {trials}
 """
 
 
-def write_spec(folder, model_dir, trials: int = 6, name: str = "tiny", extra: str = ""):
+def write_spec(folder, model_dir, trials: int = 6, name: str = "tiny", extra: str = "", objectives=("trust", "memory")):
     path = folder / f"{name}.toml"
-    path.write_text(FAST_SPEC.format(model=model_dir, trials=trials) + extra)
+    path.write_text(FAST_SPEC.format(model=model_dir, trials=trials, objectives=json.dumps(list(objectives))) + extra)
     return path
 
 
@@ -73,9 +75,7 @@ def copy_study(searched_study, tmp_path, monkeypatch):
 def make_spec(tmp_path, tiny_model_dir):
     """Write a fast search spec on the tiny model; returns its path."""
 
-    def make(trials: int = 6, name: str = "tiny", extra: str = "") -> "Path":  # noqa: F821
-        path = tmp_path / f"{name}.toml"
-        path.write_text(FAST_SPEC.format(model=tiny_model_dir, trials=trials) + extra)
-        return path
+    def make(trials: int = 6, name: str = "tiny", extra: str = "", objectives=("trust", "memory")) -> "Path":  # noqa: F821
+        return write_spec(tmp_path, tiny_model_dir, trials, name, extra, objectives)
 
     return make

@@ -157,3 +157,19 @@ def test_pareto_before_any_search(make_spec, capsys):
     path = make_spec(name="fresh")
     assert cli.main(["pareto", str(path)]) == 2
     assert "has no results yet" in capsys.readouterr().err
+
+
+def test_latency_objective_is_modelled_and_summed_for_ensembles(make_spec):
+    spec = make_spec(trials=4, name="lat", objectives=("trust", "memory", "latency"))
+    assert cli.main(["search", str(spec), "--no-progress", "--no-front"]) == 0
+    study = open_study(str(spec)).study
+    done = {t.number: t for t in study.trials if t.state == TrialState.COMPLETE}
+    for t in done.values():
+        latency = t.user_attrs["latency"]
+        assert latency["modelled"] is True and t.values[2] == pytest.approx(latency["decode_ms_per_token"])
+    ens = [t for t in done.values() if is_ensemble(t)]
+    assert ens
+    for t in ens:
+        members = t.user_attrs["members"]
+        assert t.values[2] == pytest.approx(sum(done[m].values[2] for m in members))
+    assert all(t.values[2] > 0 for t in done.values())
