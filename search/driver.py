@@ -12,32 +12,25 @@ saved state.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import logging
-import multiprocessing
-import os
-import pickle
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
-
-from trustbits.errors import TrustbitsError
-from trustbits.search import ensembles, storage as storage_mod
+from trustbits.search import ensembles
+from trustbits.search import storage as storage_mod
 from trustbits.search.objectives import set_constraints
-from trustbits.search.sampler import ENSEMBLE, SINGLE, KindRoutingSampler, is_ensemble, kind_of, make_sampler, system_attrs
+from trustbits.search.sampler import SINGLE, KindRoutingSampler, is_ensemble, make_sampler, system_attrs
+from trustbits.search.sampler_state import SamplerState
 from trustbits.search.spec import StudySpec
 from trustbits.search.trial_attrs import pack, set_attrs
+from trustbits.search.workers import run_workers
 
 log = logging.getLogger(__name__)
 REFERENCE = "reference"
 SEEDED_ATTR = "trustbits:seeded"
 REFERENCE_ATTR = "trustbits:reference"
-SAMPLER_HASH_ATTR = "trustbits:sampler_sha256"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -57,57 +50,13 @@ class SearchSummary:
     seconds: float
 
 
-def _done_singles(study) -> list:
+def done_singles(study) -> list:
     states = (TrialState.COMPLETE, TrialState.PRUNED)
     return [t for t in study.get_trials(deepcopy=False, states=states) if not is_ensemble(t)]
 
 
 def _front_values(study) -> list[list[float]]:
     return [list(t.values) for t in study.best_trials]
-
-
-class _LockSafePickler(pickle.Pickler):
-    # Optuna's genetic samplers hold a threading.Lock (unpicklable); a fresh lock is its
-    # faithful restored state.
-    def reducer_override(self, obj):
-        if isinstance(obj, type(threading.Lock())):
-            return threading.Lock, ()
-        if isinstance(obj, type(threading.RLock())):
-            return threading.RLock, ()
-        return NotImplemented
-
-
-def _dumps(obj) -> bytes:
-    buf = io.BytesIO()
-    _LockSafePickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buf.getvalue()
-
-
-class SamplerState:
-    """The sampler pickled beside the study, so a resumed seeded study continues the same
-    sequence. It is the tool's own file: its SHA-256 is stored in the study and checked
-    before unpickling, so a replaced file is never loaded."""
-
-    def __init__(self, spec: StudySpec):
-        folder = spec.path.parent if spec.path else Path.cwd()
-        self.path = folder / f"{spec.name}.sampler"
-
-    def load(self, study) -> KindRoutingSampler | None:
-        want = study.user_attrs.get(SAMPLER_HASH_ATTR)
-        if not want or not self.path.is_file():
-            return None
-        blob = self.path.read_bytes()
-        if hashlib.sha256(blob).hexdigest() != want:
-            log.warning("sampler state %s does not match the study's checksum; starting a fresh sampler", self.path)
-            return None
-        return pickle.loads(blob)  # noqa: S301 - integrity checked above; written only by trustbits
-
-    def save(self, study, sampler: KindRoutingSampler) -> None:
-        blob = _dumps(sampler)
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(blob)
-        os.replace(tmp, self.path)
-        study.set_user_attr(SAMPLER_HASH_ATTR, hashlib.sha256(blob).hexdigest())
 
 
 def new_sampler(spec: StudySpec) -> KindRoutingSampler:
@@ -208,7 +157,7 @@ class Worker:
 
     def budget_left(self) -> int:
         running = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if not is_ensemble(t)]
-        return self.spec.budget.trials - len(_done_singles(self.study)) - len(running)
+        return self.spec.budget.trials - len(done_singles(self.study)) - len(running)
 
     def run(self, *, deadline: float | None = None) -> None:
         storage_mod.fail_dead_workers_trials(self.study, all_running=self.loc.kind == "sqlite")
@@ -224,11 +173,11 @@ class Worker:
             if self.save_sampler:
                 self.sampler_state.save(self.study, self.sampler)
             if self.view:
-                self.view.trial_finished(len(_done_singles(self.study)), self.status_line())
+                self.view.trial_finished(len(done_singles(self.study)), self.status_line())
 
     def status_line(self) -> str:
         front = self.study.best_trials
-        done = _done_singles(self.study)
+        done = done_singles(self.study)
         stopped = sum(1 for t in done if t.state == TrialState.PRUNED)
         trust = [t.user_attrs.get("flat", {}).get("trust") for t in front]
         best = max((x for x in trust if x is not None), default=None)
@@ -253,7 +202,7 @@ class Worker:
     def _same_params(self, trial, params: dict):
         """An earlier finished single trial with exactly these parameters (samplers do propose
         repeats in small spaces), or None."""
-        for t in _done_singles(self.study):
+        for t in done_singles(self.study):
             if t.number != trial.number and t.params == params and "duplicate_of" not in t.user_attrs:
                 return t
         return None
@@ -273,8 +222,6 @@ class Worker:
         """Score a plan on `trial`; returns its objective values, or None when it stopped early
         (or was over the memory budget, which costs no scoring at all)."""
         import torch
-
-        from trustbits.quant.plan import KEEP_BITS
         from trustbits.search.space import average_bits
 
         if self.view:
@@ -340,25 +287,6 @@ class Worker:
         ensembles.run_sampled_ensemble(self)
 
 
-def _worker_main(spec_path: str, study_name: str | None, loc, deadline: float | None) -> None:
-    """Entry point of a spawned worker process (--workers N)."""
-    import ctypes
-    import signal
-
-    # Die with the parent: a killed `trustbits search` must not leave workers running.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
-    import trustbits  # noqa: F401 - unshadows the checkout before transformers loads
-    from trustbits.search.spec import load_spec
-
-    spec = load_spec(spec_path)
-    if study_name:
-        spec = spec.with_name(study_name)
-    worker = Worker(spec, loc, save_sampler=False, heartbeat=loc.kind != "journal")
-    worker.setup()
-    worker.run(deadline=deadline)
-
-
 def run_search(spec: StudySpec, *, storage: str | None = None, workers: int = 1, view_factory=None) -> SearchSummary:
     """Launch or resume the study of `spec` (see the module docstring).
 
@@ -375,7 +303,7 @@ def run_search(spec: StudySpec, *, storage: str | None = None, workers: int = 1,
         # Creating and seeding happen once, here, before any worker starts.
         probe = Worker(spec, loc, save_sampler=workers == 1, heartbeat=loc.kind != "journal")
         study, _ = storage_mod.create_or_check_study(spec, probe.storage)
-        done = len(_done_singles(study))
+        done = len(done_singles(study))
         if done >= spec.budget.trials:
             # Nothing left to do: answer without loading the model.
             storage_mod.fail_dead_workers_trials(study, all_running=loc.kind == "sqlite")
@@ -393,34 +321,13 @@ def run_search(spec: StudySpec, *, storage: str | None = None, workers: int = 1,
             if workers == 1:
                 probe.run(deadline=deadline)
             else:
-                _run_workers(spec, loc, workers, deadline, probe)
+                run_workers(spec, loc, workers, deadline, probe)
         study = probe.study
     return summarize(study, loc, time.time() - t0)
 
 
-def _run_workers(spec: StudySpec, loc, workers: int, deadline, probe: Worker) -> None:
-    if spec.path is None:
-        raise TrustbitsError("parallel workers need a spec file", "save the spec as a .toml file and pass its path")
-    storage_mod.fail_dead_workers_trials(probe.study)
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker_main, args=(str(spec.path), spec.study.name, loc, deadline), daemon=False) for _ in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        while any(p.is_alive() for p in procs):
-            time.sleep(2)
-            if probe.view:
-                probe.view.trial_finished(len(_done_singles(probe.study)), probe.status_line())
-    finally:
-        for p in procs:
-            p.join(timeout=5)
-    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
-    if bad:
-        raise TrustbitsError(f"{len(bad)} of {workers} workers exited with an error (exit codes {bad})", "rerun with --debug and one worker to see the error; finished trials are kept")
-
-
 def summarize(study, loc, seconds: float) -> SearchSummary:
-    singles = _done_singles(study)
+    singles = done_singles(study)
     ens = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_ensemble(t)]
     stopped = [t for t in singles if t.state == TrialState.PRUNED and t.user_attrs.get("examples_scored")]
     saved = sum(t.user_attrs.get("examples_total", 0) - t.user_attrs.get("examples_scored", 0) for t in stopped)

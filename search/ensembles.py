@@ -10,15 +10,13 @@ runs on stored records in milliseconds (`TrialEvaluator.evaluate_ensemble`).
 from __future__ import annotations
 
 import optuna
-from optuna.trial import TrialState
-
 from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
-
-from trustbits.search.sampler import ENSEMBLE, FIXED_ENSEMBLE, KIND_ATTR, is_ensemble, kind_of
-from trustbits.search.storage import WORKER_ATTR, worker_id
+from optuna.trial import TrialState
 from trustbits.search.objectives import set_constraints
-from trustbits.search.trial_attrs import pack, set_attrs
+from trustbits.search.sampler import ENSEMBLE, FIXED_ENSEMBLE, KIND_ATTR, is_ensemble, kind_of
 from trustbits.search.spec import MAXIMIZE, StudySpec
+from trustbits.search.storage import WORKER_ATTR, worker_id
+from trustbits.search.trial_attrs import pack, set_attrs
 
 SIZE_PARAM = "ens.size"
 

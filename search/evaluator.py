@@ -12,8 +12,8 @@ An ensemble trial runs no model: it votes on its members' stored records.
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from trustbits.search.objectives import constraint_values, dominates, objective_values
 from trustbits.search.spec import MAXIMIZE, StudySpec

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.table import Table
-
 from trustbits.search.front import Front, Row, perspective_columns
 
 

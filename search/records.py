@@ -16,7 +16,6 @@ import json
 import zlib
 
 import sqlalchemy as sa
-
 from trustbits.errors import TrustbitsError
 
 _META = sa.MetaData()

@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import tomllib
 from trustbits.errors import TrustbitsError, did_you_mean
 from trustbits.quant.builtin import DEFAULT_MODEL
 from trustbits.quant.plan import BITS, GROUP_SIZES, KEEP_BITS, METHODS

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-
 from trustbits.errors import TrustbitsError
 from trustbits.search.spec import StudySpec, diff_fingerprint_data
 
@@ -161,7 +160,6 @@ def create_or_check_study(spec: StudySpec, storage, *, sampler=None) -> tuple[op
         TrustbitsError: the stored study was made from a spec whose results-relevant parts
             differ (names the changed keys and suggests --fork).
     """
-    import json
 
     name = spec.name
     try:
@@ -184,7 +182,7 @@ def create_or_check_study(spec: StudySpec, storage, *, sampler=None) -> tuple[op
         changed = diff_fingerprint_data(old, spec.result_fingerprint_data()) or ["(unknown keys)"]
         raise TrustbitsError(
             f"study '{name}' was made from another spec: changed {', '.join(changed)}",
-            f"restore the spec, or start a new study that reuses the layer cache with --fork NEW_NAME",
+            "restore the spec, or start a new study that reuses the layer cache with --fork NEW_NAME",
         )
     if [d.name.lower() for d in study.directions] != spec.directions:
         raise TrustbitsError(f"study '{name}' has directions {study.directions}, the spec asks for {spec.directions}", "use --fork NEW_NAME")

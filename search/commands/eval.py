@@ -109,7 +109,6 @@ def _apply_plan(loaded, plan):
 def _score_with_bars(loaded, suite, mode: str, batch_size: int | None):
     """Score task by task, one rich bar per task (perspective/task)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from trustbits.metrics import score
     from trustbits.search.console import error_console
 
@@ -139,7 +138,6 @@ def _score_with_bars(loaded, suite, mode: str, batch_size: int | None):
 
 def _print_table(scores, suite, args) -> None:
     from rich.table import Table
-
     from trustbits.search.console import console
 
     def interval(iv) -> str:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from trustbits import TrustbitsError
 from trustbits.quant.builtin import builtin_gguf_path
 from trustbits.quant.inventory import quantizable_modules

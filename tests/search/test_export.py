@@ -8,10 +8,9 @@ import re
 import optuna
 import pytest
 import yaml
-
 from trustbits import TrustbitsError
 from trustbits.quant.inventory import quantizable_modules
-from trustbits.quant.plan import Plan, QuantSpec
+from trustbits.quant.plan import Plan
 from trustbits.search.export import FORMATS, export_trial, gguf_tensor_name, gptqmodel_config
 from trustbits.search.sampler import ENSEMBLE, KIND_ATTR
 from trustbits.search.spec import parse_spec

@@ -12,15 +12,14 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-
 from trustbits.search.records import RecordStore
-from trustbits.search.sampler import ENSEMBLE, kind_of
+from trustbits.search.sampler import is_ensemble
 
 TRUSTBITS = str(Path(sys.executable).with_name("trustbits"))
 
 
 def singles(study):
-    return [t for t in study.get_trials() if kind_of(t) != ENSEMBLE]
+    return [t for t in study.get_trials() if not is_ensemble(t)]
 
 
 def start_search(spec: Path, *args: str) -> subprocess.Popen:

@@ -4,17 +4,14 @@ stored records, export round-trips, and the same study seen by a plain `optuna.l
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-
 from trustbits.search import cli
-from trustbits.search.driver import run_search
 from trustbits.search.records import RecordStore
-import math
-
 from trustbits.search.sampler import ENSEMBLE, FIXED_ENSEMBLE, SINGLE, is_ensemble, kind_of
 from trustbits.search.spec import load_spec
 from trustbits.search.study_access import open_study

@@ -10,11 +10,10 @@ import sys
 
 import optuna
 import pytest
-
 from trustbits import TrustbitsError
 from trustbits.search import storage as st
 from trustbits.search.records import RecordStore
-from trustbits.search.spec import load_spec, parse_spec
+from trustbits.search.spec import load_spec
 
 
 @pytest.fixture
