@@ -45,7 +45,7 @@ decode at batch 1 is memory-bound and runs on a low-bit kernel.
 
 from __future__ import annotations
 
-import importlib
+from trustbits.lazy import lazy_exports
 
 _EXPORTS = {
     "QTensor": "trustbits.kernels.qtensor",
@@ -72,13 +72,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'trustbits.kernels' has no attribute '{name}'")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -54,7 +54,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from trustbits.lazy import lazy_exports
 
 _EXPORTS = {
     "build_suite": "trustbits.metrics.suite",
@@ -76,15 +76,4 @@ _EXPORTS = {
     "load_perspective": "trustbits.metrics.spec",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'trustbits.metrics' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

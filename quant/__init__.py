@@ -44,7 +44,7 @@ one that draws rich bars.
 
 from __future__ import annotations
 
-import importlib
+from trustbits.lazy import lazy_exports
 
 _EXPORTS = {
     "load_model": "trustbits.quant.loading",
@@ -70,15 +70,4 @@ _EXPORTS = {
     "rich_progress": "trustbits.quant.progress",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'trustbits.quant' has no attribute '{name}'")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

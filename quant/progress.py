@@ -10,18 +10,12 @@ import contextlib
 def rich_progress(transient: bool = True):
     """One rich bar (with ETA) per description, on stderr."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import Progress
+
+    from trustbits.progress import bar_columns
 
     tasks: dict[str, int] = {}
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=transient,
-    ) as bar:
+    with Progress(*bar_columns(), console=Console(stderr=True), transient=transient) as bar:
 
         def update(done: int, total: int, description: str) -> None:
             if description not in tasks:

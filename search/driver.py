@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState
+
 from trustbits.search import ensembles
 from trustbits.search import storage as storage_mod
 from trustbits.search.objectives import set_constraints
@@ -222,6 +223,7 @@ class Worker:
         """Score a plan on `trial`; returns its objective values, or None when it stopped early
         (or was over the memory budget, which costs no scoring at all)."""
         import torch
+
         from trustbits.search.space import average_bits
 
         if self.view:

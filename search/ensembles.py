@@ -12,6 +12,7 @@ from __future__ import annotations
 import optuna
 from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 from optuna.trial import TrialState
+
 from trustbits.search.objectives import set_constraints
 from trustbits.search.sampler import ENSEMBLE, FIXED_ENSEMBLE, KIND_ATTR, is_ensemble, kind_of
 from trustbits.search.spec import MAXIMIZE, StudySpec

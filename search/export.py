@@ -180,6 +180,7 @@ def export_trial(study, number: int, fmt: str, out: str | Path, *, allow_off_fro
             the front (unless `allow_off_front`).
     """
     from optuna.trial import TrialState
+
     from trustbits.search.sampler import is_ensemble
     from trustbits.search.trial_attrs import trial_plan
 

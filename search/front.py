@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import optuna
 from optuna.trial import TrialState
+
 from trustbits.errors import TrustbitsError
 from trustbits.search.sampler import is_ensemble, kind_of
 from trustbits.search.spec import PERSPECTIVES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+
 from trustbits.search.front import Front, Row, perspective_columns
 
 

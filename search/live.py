@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.text import Text
+
+from trustbits.progress import bar_columns
 from trustbits.search.console import error_console
 
 
@@ -19,16 +21,7 @@ class SearchView:
 
     def __init__(self, name: str, budget: int, done: int, *, enabled: bool = True):
         self.enabled = enabled
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=error_console(),
-        )
+        self.progress = Progress(*bar_columns(), console=error_console())
         self.trials = self.progress.add_task(f"study {name}: trials", total=budget, completed=done)
         self.current = self.progress.add_task("waiting", total=1, visible=False)
         self.status = Text("")

@@ -16,6 +16,7 @@ import json
 import zlib
 
 import sqlalchemy as sa
+
 from trustbits.errors import TrustbitsError
 
 _META = sa.MetaData()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from optuna.trial import TrialState
+
 from trustbits.search.sampler import is_ensemble, kind_of
 
 DELTA_NAMES = ("trust", "adv", "ood", "ethics", "fairness")

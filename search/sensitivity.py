@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 import torch
+
 from trustbits.paths import cache_dir
 from trustbits.quant.plan import KEEP_BITS, Plan, QuantSpec
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tomllib
+
 from trustbits.errors import TrustbitsError, did_you_mean
 from trustbits.quant.builtin import DEFAULT_MODEL
 from trustbits.quant.plan import BITS, GROUP_SIZES, KEEP_BITS, METHODS

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+
 from trustbits.errors import TrustbitsError
 from trustbits.search.spec import StudySpec, diff_fingerprint_data
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+
 from trustbits.errors import TrustbitsError
 from trustbits.search import storage as storage_mod
 from trustbits.search.spec import StudySpec, load_spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from trustbits import TrustbitsError, did_you_mean
 from trustbits.search import cli
 

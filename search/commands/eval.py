@@ -108,20 +108,15 @@ def _apply_plan(loaded, plan):
 
 def _score_with_bars(loaded, suite, mode: str, batch_size: int | None):
     """Score task by task, one rich bar per task (perspective/task)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import Progress
+
     from trustbits.metrics import score
+    from trustbits.progress import bar_columns
     from trustbits.search.console import error_console
 
     tasks = list(dict.fromkeys((s.spec.perspective, s.spec.task) for s in suite))
     records = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=error_console(),
-    ) as bars:
+    with Progress(*bar_columns(), console=error_console()) as bars:
         ids = {t: bars.add_task(f"{t[0]}/{t[1]}", total=len(suite.select(perspective=t[0], task=t[1]))) for t in tasks}
         for task in tasks:
             part = suite.select(perspective=task[0], task=task[1])
@@ -138,6 +133,7 @@ def _score_with_bars(loaded, suite, mode: str, batch_size: int | None):
 
 def _print_table(scores, suite, args) -> None:
     from rich.table import Table
+
     from trustbits.search.console import console
 
     def interval(iv) -> str:

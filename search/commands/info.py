@@ -43,6 +43,7 @@ def model_summary(loaded) -> dict:
 
 def run(args) -> int:
     from rich.table import Table
+
     from trustbits.quant.loading import load_model
     from trustbits.search.console import console, error_console
 

@@ -79,6 +79,7 @@ def run(args) -> int:
     import contextlib
 
     import torch
+
     from trustbits.kernels import LatencyModel, measure_latency
     from trustbits.quant.inventory import quantizable_modules
     from trustbits.quant.loading import load_model

@@ -39,6 +39,7 @@ def show(opened, *, plot=None, no_plot=False, json_target=None) -> None:
     console().print(front_table(front))
     if not no_plot:
         from optuna.trial import TrialState
+
         from trustbits.search.front import row_of
         from trustbits.search.plots import write_html, write_png
 

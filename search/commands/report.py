@@ -22,9 +22,11 @@ def run(args) -> int:
     from trustbits.search.study_access import open_study
 
     opened = open_study(args.spec, storage=args.storage, study_name=args.study)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import Progress
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=error_console()) as bar:
+    from trustbits.progress import bar_columns
+
+    with Progress(*bar_columns(), console=error_console()) as bar:
         task = bar.add_task("certify", total=1, visible=False)
 
         def progress(description, done, total):

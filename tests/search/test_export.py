@@ -8,6 +8,7 @@ import re
 import optuna
 import pytest
 import yaml
+
 from trustbits import TrustbitsError
 from trustbits.quant.inventory import quantizable_modules
 from trustbits.quant.plan import Plan

@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+
 from trustbits.search import cli
 from trustbits.search.sampler import is_ensemble
 
@@ -32,6 +33,7 @@ def done_singles(study):
 
 def test_out_of_memory_fails_the_trial_backs_off_and_goes_on(make_spec, monkeypatch):
     import torch
+
     import trustbits.metrics.scorer as scorer
 
     real = scorer.score

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+
 from trustbits.search.records import RecordStore
 from trustbits.search.sampler import is_ensemble
 

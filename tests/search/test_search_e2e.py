@@ -10,6 +10,7 @@ from collections import Counter
 import optuna
 import pytest
 from optuna.trial import TrialState
+
 from trustbits.search import cli
 from trustbits.search.records import RecordStore
 from trustbits.search.sampler import ENSEMBLE, FIXED_ENSEMBLE, SINGLE, is_ensemble, kind_of

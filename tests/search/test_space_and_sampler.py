@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
+
 from trustbits.quant.inventory import quantizable_modules
 from trustbits.quant.plan import QuantSpec
 from trustbits.search.sampler import ENSEMBLE, SINGLE, KindRoutingSampler, kind_of, make_sampler
@@ -72,6 +73,7 @@ def test_routing_sampler_keeps_each_kind_to_itself():
     # NSGA-II sampled the bits relatively once past its first generation: its intersection
     # search space was not collapsed by the ensemble trials' different parameters.
     from optuna.search_space import IntersectionSearchSpace
+
     from trustbits.search.sampler import _KindView
 
     space = IntersectionSearchSpace().calculate(_KindView(study, SINGLE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from trustbits import TrustbitsError
 from trustbits.search import cli
 from trustbits.search.spec import diff_fingerprint_data, load_spec, parse_spec

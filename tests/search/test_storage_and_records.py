@@ -10,6 +10,7 @@ import sys
 
 import optuna
 import pytest
+
 from trustbits import TrustbitsError
 from trustbits.search import storage as st
 from trustbits.search.records import RecordStore
