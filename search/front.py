@@ -90,9 +90,7 @@ class Front:
     directions: list[str]
     front: list[Row]
     baselines: list[Row]
-    n_complete: int
-    n_pruned: int
-    n_failed: int
+    counts: dict[str, int]  # singles, ensembles, stopped_early, skipped, failed
 
     def to_json(self) -> dict:
         return {
@@ -101,7 +99,7 @@ class Front:
             "directions": self.directions,
             "front": [r.to_json() for r in self.front],
             "baselines": [r.to_json() for r in self.baselines],
-            "trials": {"complete": self.n_complete, "stopped_early": self.n_pruned, "failed": self.n_failed},
+            "trials": self.counts,
         }
 
 
@@ -121,8 +119,22 @@ def load_front(study: optuna.Study) -> Front:
         if t.state == TrialState.COMPLETE and not is_ensemble(t) and is_baseline(t)
     ]
     baselines.sort(key=lambda r: -r.memory_mb)
-    count = lambda s: sum(1 for t in trials if t.state == s)  # noqa: E731
-    return Front(study.study_name, objectives, [d.name.lower() for d in study.directions], front, baselines, count(TrialState.COMPLETE), count(TrialState.PRUNED), count(TrialState.FAIL))
+    return Front(study.study_name, objectives, [d.name.lower() for d in study.directions], front, baselines, trial_counts(trials))
+
+
+def trial_counts(trials) -> dict[str, int]:
+    """Complete singles and ensembles, singles the early stop ended, trials skipped without
+    scoring (over the memory budget, a repeated member set), failed trials."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    stopped = [t for t in pruned if not is_ensemble(t) and t.user_attrs.get("examples_scored")]
+    return {
+        "singles": sum(1 for t in complete if not is_ensemble(t)),
+        "ensembles": sum(1 for t in complete if is_ensemble(t)),
+        "stopped_early": len(stopped),
+        "skipped": len(pruned) - len(stopped),
+        "failed": sum(1 for t in trials if t.state == TrialState.FAIL),
+    }
 
 
 def perspective_columns(front: Front) -> list[str]:

@@ -25,6 +25,13 @@ def _value(row, name: str) -> float | None:
     return row.scores.get(name)
 
 
+def _title(front: Front, x: str, y: str) -> str:
+    if len(front.objectives) <= 2:
+        return f"Pareto front of study {front.study_name}"
+    # A front in more than two objectives: some of its points look dominated in this plane.
+    return f"Pareto front of study {front.study_name} in ({', '.join(front.objectives)}), shown on {y} x {x}"
+
+
 _UNITS = {"memory": "memory (MB, exact footprint)", "latency": "decode latency (ms/token)"}
 
 
@@ -54,7 +61,7 @@ def write_png(front: Front, all_rows: list, path: Path) -> Path:
             ax.annotate(r.label, (_value(r, x), _value(r, y)), textcoords="offset points", xytext=(4, -10), fontsize=7, color="#2ca02c")
     ax.set_xlabel(_UNITS.get(x, x))
     ax.set_ylabel(f"{y} score (0-100)")
-    ax.set_title(f"Pareto front of study {front.study_name}")
+    ax.set_title(_title(front, x, y), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -89,7 +96,7 @@ def write_html(front: Front, all_rows: list, path: Path) -> Path:
             trace([r for r in front.front if r.members], "front: precision ensemble", marker={"symbol": "diamond", "color": "#d62728", "size": 11}),
         ]
     )
-    fig.update_layout(title=f"Pareto front of study {front.study_name}", xaxis_title=_UNITS.get(x, x), yaxis_title=f"{y} score (0-100)", template="plotly_white")
+    fig.update_layout(title=_title(front, x, y), xaxis_title=_UNITS.get(x, x), yaxis_title=f"{y} score (0-100)", template="plotly_white")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
     return path
