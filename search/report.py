@@ -80,11 +80,14 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
 
     # ---- every configuration against the float model ---------------------------------------
     rows, plot_rows = [], []
+    # Latency is priced only when it is an objective; an empty column would read as "not measured".
+    has_latency = any(c.latency_ms is not None for c in configs)
     for c in configs:
         deltas = {n: delta(c, ref, n, suite) for n in names} if ref and c is not ref else {}
         plot_rows.append((c.name, deltas)) if deltas else None
-        rows.append([c.name, _describe(c), _fmt(c.memory_mb), _fmt(c.latency_ms, 2)] + [f"{_fmt(c.scores.values().get(n))}" + (f" ({_d(deltas.get(n))})" if deltas else "") for n in names])
-    md += ["## Configurations against the float model", "", _table(["configuration", "bits", "MB", "ms/token"] + [f"{n} (change vs float [95% CI])" for n in names], rows), ""]
+        rows.append([c.name, _describe(c), _fmt(c.memory_mb)] + ([_fmt(c.latency_ms, 2)] if has_latency else []) + [f"{_fmt(c.scores.values().get(n))}" + (f" ({_d(deltas.get(n))})" if deltas else "") for n in names])
+    header = ["configuration", "bits", "MB"] + (["ms/token (modelled)"] if has_latency else []) + [f"{n} (change vs float [95% CI])" for n in names]
+    md += ["## Configurations against the float model", "", _table(header, rows), ""]
     if plot_rows:
         deltas_vs_float(plot_rows, names, out / "deltas.png")
         md += ["![changes against the float model](deltas.png)", ""]
@@ -132,17 +135,23 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
         from trustbits.search.certify import certify
 
         front = [c for c in configs if c.on_front][:max_certify]
-        cert = certify(spec, study, front, suite, progress=progress)
+        # The float model is certified too, off the front or not: it tells a quantization
+        # effect from the scoring mode's own gap on this model.
+        certified = front + ([ref] if ref is not None and ref not in front else [])
+        cert = certify(spec, study, certified, suite, progress=progress)
         c_rows = []
-        for c in front:
+        for c in certified:
             r = cert[c.number]
             gen = r.scores.values()
             refusal = [p.refusal_rate for p in r.scores.perspectives.values() if p.refusal_rate is not None]
-            c_rows.append([c.name, _fmt(c.scores.values().get(objective)), _fmt(gen.get(objective)), f"{100 * r.agreement:.1f}%", _fmt(sum(refusal) / len(refusal) if refusal else None)] + [f"{_fmt(c.scores.values().get(n))} / {_fmt(gen.get(n))}" for n in names if n != objective])
+            name = c.name if c.on_front else f"{c.name} (reference, off the front)"
+            c_rows.append([name, _fmt(c.scores.values().get(objective)), _fmt(gen.get(objective)), f"{100 * r.agreement:.1f}%", _fmt(sum(refusal) / len(refusal) if refusal else None)] + [f"{_fmt(c.scores.values().get(n))} / {_fmt(gen.get(n))}" for n in names if n != objective])
         md += [
             "## Certification of the front (generate mode)",
             "",
-            f"DecodingTrust's greedy generation and answer parsing on the same examples, beside the loglik scores the search used ({len(front)} front configurations).",
+            f"DecodingTrust's greedy generation and answer parsing on the same examples, beside the loglik scores the search used "
+            f"({len(front)} front configuration{'s' if len(front) != 1 else ''}{', and the float model as reference' if len(certified) > len(front) else ''}). "
+            "'same answer' is the share of examples on which both modes predict the same option; a generated answer that parses to no option counts as a refusal.",
             "",
             _table(["configuration", f"{objective} loglik", f"{objective} generate", "same answer", "refusal % (generate)"] + [f"{n} loglik / generate" for n in names if n != objective], c_rows),
             "",
