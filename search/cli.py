@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._module.run(args) or 0)
-    except Exception as e:  # noqa: BLE001 - only user errors and a full disk are turned into one line
+    except Exception as e:  # only user errors and a full disk are turned into one line
         user_error = e if isinstance(e, TrustbitsError) else disk_full(e)
         if user_error is None or args.debug:
             raise

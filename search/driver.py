@@ -245,8 +245,12 @@ class Worker:
         is_float = all(s is None for s in plan.modules.values())
         try:
             outcome = self.evaluator.evaluate_plan(
-                trial.number, plan, _front_values(self.study), progress=lambda d, t, stage: self._stage(f"trial {trial.number} ({label}) stage {stage + 1}", d, t),
-                batch_size=self.batch_size, reference_is_self=is_float,
+                trial.number,
+                plan,
+                _front_values(self.study),
+                progress=lambda d, t, stage: self._stage(f"trial {trial.number} ({label}) stage {stage + 1}", d, t),
+                batch_size=self.batch_size,
+                reference_is_self=is_float,
             )
         except torch.OutOfMemoryError as e:
             return self._out_of_memory(trial, e)

@@ -28,9 +28,7 @@ def member_pool(study: optuna.Study, spec: StudySpec) -> list:
     pool = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not is_ensemble(t)
-        and "duplicate_of" not in t.user_attrs
-        and t.user_attrs.get("examples_scored") == t.user_attrs.get("examples_total")
+        if not is_ensemble(t) and "duplicate_of" not in t.user_attrs and t.user_attrs.get("examples_scored") == t.user_attrs.get("examples_total")
     ]
     pool.sort(key=lambda t: (-t.values[trust_index], t.number))
     return pool[: spec.ensembles.pool]
@@ -38,9 +36,7 @@ def member_pool(study: optuna.Study, spec: StudySpec) -> list:
 
 def existing_member_sets(study: optuna.Study, vote: str) -> set[tuple[int, ...]]:
     return {
-        tuple(t.user_attrs["members"])
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if is_ensemble(t) and "members" in t.user_attrs and t.user_attrs.get("vote") == vote
+        tuple(t.user_attrs["members"]) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_ensemble(t) and "members" in t.user_attrs and t.user_attrs.get("vote") == vote
     }
 
 
@@ -165,4 +161,4 @@ def run_uniform_sets(worker) -> None:
             )
 
 
-__all__ = ["member_pool", "existing_member_sets", "suggest_members", "can_run", "run_sampled_ensemble", "run_uniform_sets"]
+__all__ = ["can_run", "existing_member_sets", "member_pool", "run_sampled_ensemble", "run_uniform_sets", "suggest_members"]

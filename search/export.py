@@ -55,10 +55,7 @@ def plan_document(plan: Plan, provenance: dict) -> dict:
 def hqq_config(plan: Plan) -> dict:
     return {
         "format": "hqq per-module quant_config (hqq.core.quantize.BaseQuantizeConfig arguments)",
-        "modules": {
-            name: (None if s is None else {"nbits": s.bits, "group_size": s.group_size, "axis": 1, "method": s.method})
-            for name, s in plan.modules.items()
-        },
+        "modules": {name: (None if s is None else {"nbits": s.bits, "group_size": s.group_size, "axis": 1, "method": s.method}) for name, s in plan.modules.items()},
         "skip_modules": [n for n, s in plan.modules.items() if s is None],
     }
 
@@ -210,12 +207,11 @@ def export_trial(study, number: int, fmt: str, out: str | Path, *, allow_off_fro
     manifest = {
         "version": 1,
         "kind": "precision-ensemble",
-        "members": [
-            {"trial": n, "folder": f"member-{n}", "avg_bits": trials[n].user_attrs.get("avg_bits"), "memory_bytes": trials[n].user_attrs.get("memory_bytes")}
-            for n in members
-        ],
+        "members": [{"trial": n, "folder": f"member-{n}", "avg_bits": trials[n].user_attrs.get("avg_bits"), "memory_bytes": trials[n].user_attrs.get("memory_bytes")} for n in members],
         "vote": trial.user_attrs.get("vote", "hard"),
-        "rule": "majority over valid answers; refusals and invalid answers dropped; a tie goes to the member with the highest mean bits" if trial.user_attrs.get("vote", "hard") == "hard" else "argmax of the members' averaged option probabilities",
+        "rule": "majority over valid answers; refusals and invalid answers dropped; a tie goes to the member with the highest mean bits"
+        if trial.user_attrs.get("vote", "hard") == "hard"
+        else "argmax of the members' averaged option probabilities",
         "provenance": provenance,
     }
     p = out / "ensemble.json"

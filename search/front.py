@@ -113,11 +113,7 @@ def load_front(study: optuna.Study) -> Front:
     best = {t.number for t in study.best_trials}
     rows = {t.number: row_of(t, objectives, True) for t in trials if t.number in best}
     front = sorted(rows.values(), key=lambda r: (r.memory_mb, r.number))
-    baselines = [
-        rows.get(t.number) or row_of(t, objectives, False)
-        for t in trials
-        if t.state == TrialState.COMPLETE and not is_ensemble(t) and is_baseline(t)
-    ]
+    baselines = [rows.get(t.number) or row_of(t, objectives, False) for t in trials if t.state == TrialState.COMPLETE and not is_ensemble(t) and is_baseline(t)]
     baselines.sort(key=lambda r: -r.memory_mb)
     return Front(study.study_name, objectives, [d.name.lower() for d in study.directions], front, baselines, trial_counts(trials))
 

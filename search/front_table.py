@@ -25,8 +25,10 @@ def _config(row: Row) -> str:
 def front_table(front: Front) -> Table:
     cols = perspective_columns(front)
     c = front.counts
-    t = Table(title=f"Pareto front of study {front.study_name}: {len(front.front)} configurations "
-              f"({c['singles']} single models and {c['ensembles']} ensembles scored, {c['stopped_early']} stopped early, {c['skipped']} skipped, {c['failed']} failed)")
+    t = Table(
+        title=f"Pareto front of study {front.study_name}: {len(front.front)} configurations "
+        f"({c['singles']} single models and {c['ensembles']} ensembles scored, {c['stopped_early']} stopped early, {c['skipped']} skipped, {c['failed']} failed)"
+    )
     t.add_column("trial", justify="right", no_wrap=True)
     t.add_column("label", no_wrap=True)
     for c in cols:

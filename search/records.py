@@ -62,9 +62,7 @@ class RecordStore:
     def get(self, trial: int) -> list[dict]:
         """All stages of a trial's records, in stage order ([] if none)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(RECORDS.c.payload).where(RECORDS.c.study == self.study_name, RECORDS.c.trial == trial).order_by(RECORDS.c.stage)
-            ).all()
+            rows = conn.execute(sa.select(RECORDS.c.payload).where(RECORDS.c.study == self.study_name, RECORDS.c.trial == trial).order_by(RECORDS.c.stage)).all()
         return [r for (payload,) in rows for r in _decode(payload)]
 
     def get_many(self, trials: list[int]) -> dict[int, list[dict]]:
@@ -72,11 +70,7 @@ class RecordStore:
         if not trials:
             return out
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(RECORDS.c.trial, RECORDS.c.payload)
-                .where(RECORDS.c.study == self.study_name, RECORDS.c.trial.in_(trials))
-                .order_by(RECORDS.c.trial, RECORDS.c.stage)
-            ).all()
+            rows = conn.execute(sa.select(RECORDS.c.trial, RECORDS.c.payload).where(RECORDS.c.study == self.study_name, RECORDS.c.trial.in_(trials)).order_by(RECORDS.c.trial, RECORDS.c.stage)).all()
         for trial, payload in rows:
             out[trial].extend(_decode(payload))
         return out

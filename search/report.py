@@ -66,10 +66,14 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
         "",
         f"Regenerate: `trustbits search {_rel(spec.path)}` then `trustbits report {_rel(spec.path)} -o {_rel(out)}`.",
         "",
-        f"- model: `{spec.model.name}`; perspectives: {', '.join(e.perspectives)}; {n_examples} examples "
-        f"({'at most ' + str(e.limit) + ' per task setting' if e.limit else 'the whole default suite'}, seed {e.seed}), scored by label log-likelihood",
-        f"- trials: {len([t for t in study.trials if t.state.name == 'COMPLETE'])} complete, {len([t for t in study.trials if t.state.name == 'PRUNED'])} stopped early or skipped; "
-        f"{len(configs)} distinct configurations reported",
+        (
+            f"- model: `{spec.model.name}`; perspectives: {', '.join(e.perspectives)}; {n_examples} examples "
+            f"({'at most ' + str(e.limit) + ' per task setting' if e.limit else 'the whole default suite'}, seed {e.seed}), scored by label log-likelihood"
+        ),
+        (
+            f"- trials: {len([t for t in study.trials if t.state.name == 'COMPLETE'])} complete, {len([t for t in study.trials if t.state.name == 'PRUNED'])} stopped early or skipped; "
+            f"{len(configs)} distinct configurations reported"
+        ),
         f"- report written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by trustbits {__version__} on {platform.machine()} ({platform.processor() or 'cpu'})",
         "- intervals are 95% bootstrap intervals; a change against the float model is **bold** when its paired interval excludes 0",
         "",
@@ -85,7 +89,11 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
     for c in configs:
         deltas = {n: delta(c, ref, n, suite) for n in names} if ref and c is not ref else {}
         plot_rows.append((c.name, deltas)) if deltas else None
-        rows.append([c.name, _describe(c), _fmt(c.memory_mb)] + ([_fmt(c.latency_ms, 2)] if has_latency else []) + [f"{_fmt(c.scores.values().get(n))}" + (f" ({_d(deltas.get(n))})" if deltas else "") for n in names])
+        rows.append(
+            [c.name, _describe(c), _fmt(c.memory_mb)]
+            + ([_fmt(c.latency_ms, 2)] if has_latency else [])
+            + [f"{_fmt(c.scores.values().get(n))}" + (f" ({_d(deltas.get(n))})" if deltas else "") for n in names]
+        )
     header = ["configuration", "bits", "MB"] + (["ms/token (modelled)"] if has_latency else []) + [f"{n} (change vs float [95% CI])" for n in names]
     md += ["## Configurations against the float model", "", _table(header, rows), ""]
     if plot_rows:
@@ -108,7 +116,12 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
     ens = [c for c in configs if c.members]
     if ens:
         by_number = {c.number: c for c in configs}
-        md += ["## Precision ensembles", "", "Gain of each ensemble over its best and its worst member (per perspective, by that perspective's score) and over the float model, with paired 95% intervals.", ""]
+        md += [
+            "## Precision ensembles",
+            "",
+            "Gain of each ensemble over its best and its worst member (per perspective, by that perspective's score) and over the float model, with paired 95% intervals.",
+            "",
+        ]
         ens_rows = []
         for c in ens:
             members = [by_number[m] for m in c.members if m in by_number]
@@ -127,7 +140,17 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
         best = best_front_at_memory(configs, g.memory_mb, objective)
         if best is None:
             continue
-        g_rows.append([g.name, _fmt(g.memory_mb), _fmt(g.scores.values()[objective]), best.name, _fmt(best.memory_mb), _fmt(best.scores.values()[objective]), "same" if best is g else _d(delta(best, g, objective, suite))])
+        g_rows.append(
+            [
+                g.name,
+                _fmt(g.memory_mb),
+                _fmt(g.scores.values()[objective]),
+                best.name,
+                _fmt(best.memory_mb),
+                _fmt(best.scores.values()[objective]),
+                "same" if best is g else _d(delta(best, g, objective, suite)),
+            ]
+        )
     md += [_table(["uniform plan", "MB", objective, "best front config within its memory", "MB", objective, "change [95% CI]"], g_rows), "", "![front against the grid](front.png)", ""]
 
     # ---- certification ----------------------------------------------------------------------
@@ -145,13 +168,18 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
             gen = r.scores.values()
             refusal = [p.refusal_rate for p in r.scores.perspectives.values() if p.refusal_rate is not None]
             name = c.name if c.on_front else f"{c.name} (reference, off the front)"
-            c_rows.append([name, _fmt(c.scores.values().get(objective)), _fmt(gen.get(objective)), f"{100 * r.agreement:.1f}%", _fmt(sum(refusal) / len(refusal) if refusal else None)] + [f"{_fmt(c.scores.values().get(n))} / {_fmt(gen.get(n))}" for n in names if n != objective])
+            c_rows.append(
+                [name, _fmt(c.scores.values().get(objective)), _fmt(gen.get(objective)), f"{100 * r.agreement:.1f}%", _fmt(sum(refusal) / len(refusal) if refusal else None)]
+                + [f"{_fmt(c.scores.values().get(n))} / {_fmt(gen.get(n))}" for n in names if n != objective]
+            )
         md += [
             "## Certification of the front (generate mode)",
             "",
-            f"DecodingTrust's greedy generation and answer parsing on the same examples, beside the loglik scores the search used "
-            f"({len(front)} front configuration{'s' if len(front) != 1 else ''}{', and the float model as reference' if len(certified) > len(front) else ''}). "
-            "'same answer' is the share of examples on which both modes predict the same option; a generated answer that parses to no option counts as a refusal.",
+            (
+                f"DecodingTrust's greedy generation and answer parsing on the same examples, beside the loglik scores the search used "
+                f"({len(front)} front configuration{'s' if len(front) != 1 else ''}{', and the float model as reference' if len(certified) > len(front) else ''}). "
+                "'same answer' is the share of examples on which both modes predict the same option; a generated answer that parses to no option counts as a refusal."
+            ),
             "",
             _table(["configuration", f"{objective} loglik", f"{objective} generate", "same answer", "refusal % (generate)"] + [f"{n} loglik / generate" for n in names if n != objective], c_rows),
             "",

@@ -73,7 +73,9 @@ def load_configs(study, store, suite) -> list[Config]:
             if len(recs) != a.get("examples_total"):
                 continue
         latency = (a.get("latency") or {}).get("decode_ms_per_token")
-        configs.append(Config(t.number, a.get("label", "sampled"), kind_of(t), a["memory_bytes"] / 1e6, a.get("avg_bits"), latency, t.number in front, aggregate(recs, suite), recs, members, a.get("vote")))
+        configs.append(
+            Config(t.number, a.get("label", "sampled"), kind_of(t), a["memory_bytes"] / 1e6, a.get("avg_bits"), latency, t.number in front, aggregate(recs, suite), recs, members, a.get("vote"))
+        )
     return configs
 
 

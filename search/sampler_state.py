@@ -54,7 +54,7 @@ class SamplerState:
         if hashlib.sha256(blob).hexdigest() != want:
             log.warning("sampler state %s does not match the study's checksum; starting a fresh sampler", self.path)
             return None
-        return pickle.loads(blob)  # noqa: S301 - integrity checked above; written only by trustbits
+        return pickle.loads(blob)  # integrity checked above; written only by trustbits
 
     def save(self, study, sampler) -> None:
         blob = _dumps(sampler)
@@ -62,5 +62,3 @@ class SamplerState:
         tmp.write_bytes(blob)
         os.replace(tmp, self.path)
         study.set_user_attr(SAMPLER_HASH_ATTR, hashlib.sha256(blob).hexdigest())
-
-

@@ -51,7 +51,7 @@ class SearchSpace:
     model_fingerprint: str | None = None
 
     @classmethod
-    def from_spec(cls, spec: StudySpec, modules: list[ModuleInfo], *, model_name=None, model_fingerprint=None) -> "SearchSpace":
+    def from_spec(cls, spec: StudySpec, modules: list[ModuleInfo], *, model_name=None, model_fingerprint=None) -> SearchSpace:
         groups: dict[str, list[str]] = {}
         for m in modules:
             groups.setdefault(_group_of(m, spec.search.granularity, spec.search.block_size), []).append(m.name)

@@ -179,7 +179,7 @@ class StudySpec:
         text = json.dumps(self.result_fingerprint_data(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def with_name(self, name: str) -> "StudySpec":
+    def with_name(self, name: str) -> StudySpec:
         return replace(self, study=replace(self.study, name=name))
 
 

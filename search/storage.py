@@ -119,7 +119,7 @@ def make_storage(loc: StorageLocation, *, heartbeat: bool = True):
         )
     try:
         return optuna.storages.RDBStorage(loc.url, **kwargs)
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy raises driver-specific errors; all mean "cannot open"
+    except Exception as e:  # SQLAlchemy raises driver-specific errors; all mean "cannot open"
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         if "file is not a database" in reason or "malformed" in reason:
             raise TrustbitsError(

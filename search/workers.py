@@ -57,5 +57,3 @@ def run_workers(spec, loc, workers: int, deadline, probe) -> None:
     bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if bad:
         raise TrustbitsError(f"{len(bad)} of {workers} workers exited with an error (exit codes {bad})", "rerun with --debug and one worker to see the error; finished trials are kept")
-
-

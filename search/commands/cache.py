@@ -41,7 +41,9 @@ def run(args) -> int:
         known = sorted(p.name for p in layers_root.iterdir() if p.is_dir())
         from trustbits.errors import did_you_mean
 
-        raise TrustbitsError(f"no cached layers for fingerprint '{args.fingerprint}' ({did_you_mean(args.fingerprint, known) if known else 'the cache is empty'})", "run `trustbits cache list` to see what is cached")
+        raise TrustbitsError(
+            f"no cached layers for fingerprint '{args.fingerprint}' ({did_you_mean(args.fingerprint, known) if known else 'the cache is empty'})", "run `trustbits cache list` to see what is cached"
+        )
     if args.action == "list":
         groups = list_entries(args.fingerprint)
         data = [g.__dict__ for g in groups]

@@ -32,8 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check(args) -> None:
     from trustbits.errors import TrustbitsError
 
-    for flag, value, low in (("--prompt-len", args.prompt_len, 1), ("--decode-tokens", args.decode_tokens, 1), ("--repeats", args.repeats, 1),
-                             ("--warmup", args.warmup, 0), ("--threads", args.threads if args.threads is not None else 1, 1)):
+    for flag, value, low in (
+        ("--prompt-len", args.prompt_len, 1),
+        ("--decode-tokens", args.decode_tokens, 1),
+        ("--repeats", args.repeats, 1),
+        ("--warmup", args.warmup, 0),
+        ("--threads", args.threads if args.threads is not None else 1, 1),
+    ):
         if value < low:
             raise TrustbitsError(f"{flag} must be at least {low}, got {value}", f"pass {flag} {max(low, 1)} or more")
 
@@ -91,13 +96,12 @@ def run(args) -> int:
         loaded = load_model(args.model, device=args.device, dtype=args.dtype)
     modules = quantizable_modules(loaded.model)
     plan = _plan_for(requested, loaded, [m.name for m in modules])
-    protocol = dict(prompt_len=args.prompt_len, decode_tokens=args.decode_tokens)
+    protocol = {"prompt_len": args.prompt_len, "decode_tokens": args.decode_tokens}
     estimate = None
     if args.predict:
         with error_console().status("latency model: measuring the non-linear remainder and kernel times (cached per device)"):
             lm = LatencyModel.for_model(loaded.model, **protocol)
-            specs = {m.name: None for m in modules} if plan is None else {
-                n: (None if s is None else (s.bits, s.group_size)) for n, s in plan.modules.items()}
+            specs = {m.name: None for m in modules} if plan is None else {n: (None if s is None else (s.bits, s.group_size)) for n, s in plan.modules.items()}
             estimate = lm.predict(modules, specs)
     with contextlib.ExitStack() as stack:
         if plan is not None:
@@ -125,8 +129,11 @@ def run(args) -> int:
     out.print(f"prefill ({m.prompt_len} tok):  {_fmt(m.prefill_tokens_per_s, 0)} tokens/s   (measured)", highlight=False)
     out.print("kernels (decode): " + ", ".join(f"{k} x{n}" for k, n in m.kernels.items()), highlight=False)
     if estimate:
-        out.print(f"latency model:     {estimate.decode_ms_per_token:.2f} ms/token, {estimate.prefill_tokens_per_s:.0f} tokens/s   (modelled: "
-                  f"{estimate.remainder_decode_ms:.2f} ms non-linear remainder + {estimate.linear_decode_ms:.2f} ms linears per token)", highlight=False)
+        out.print(
+            f"latency model:     {estimate.decode_ms_per_token:.2f} ms/token, {estimate.prefill_tokens_per_s:.0f} tokens/s   (modelled: "
+            f"{estimate.remainder_decode_ms:.2f} ms non-linear remainder + {estimate.linear_decode_ms:.2f} ms linears per token)",
+            highlight=False,
+        )
     if args.json:
         write_json(args.json, result)
     return 0

@@ -80,7 +80,7 @@ def _refuse_early(args, spec, plan) -> None:
     if "awq" in methods and (plan is not None or resolve_device(args.device).type != "cuda"):
         raise refusal(resolve_device(args.device) if plan is None else "cuda")
     if args.format == "gptqmodel" and methods - {"gptq"}:
-        raise TrustbitsError(f"--format gptqmodel writes GPTQ checkpoints, but the plan uses '{sorted(methods - {'gptq'})[0]}'", "use --method gptq (or the trustbits format for other methods)")
+        raise TrustbitsError(f"--format gptqmodel writes GPTQ checkpoints, but the plan uses '{min(methods - {'gptq'})}'", "use --method gptq (or the trustbits format for other methods)")
 
 
 def _run_trustbits(args, loaded, plan, out, keep_dtype: str) -> int:
