@@ -40,7 +40,9 @@ device's name and thread count), and the fastest runs:
 
 Evaluation (many tokens per call: the scorer's batched prompts) is compute-bound and on this
 CPU runs on `dequant-cached` (MKL float32 matmul), which the measurements pick at 128 rows;
-decode at batch 1 is memory-bound and runs on a low-bit kernel.
+decode at batch 1 is memory-bound and runs on a low-bit kernel. Scoring runs inside
+`exact_kernels()`, which rules out kernels that round activations (`cpu-int4pack`) whatever
+the row count, so that a plan's scores do not depend on how its prompts were batched.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ _EXPORTS = {
     "choose": "trustbits.kernels.dispatch",
     "candidates": "trustbits.kernels.dispatch",
     "bucket_for": "trustbits.kernels.dispatch",
+    "exact_kernels": "trustbits.kernels.dispatch",
     "BUCKETS": "trustbits.kernels.dispatch",
     "KERNELS": "trustbits.kernels.dispatch",
     "timing_table": "trustbits.kernels.table",

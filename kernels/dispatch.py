@@ -14,11 +14,20 @@ disk per device) and the fastest runs. Kernels are timed bucket by bucket upward
 is already `PRUNE_FACTOR` times slower than the best at a smaller bucket is not timed at larger
 ones (low-bit kernels only fall further behind as rows grow, and timing them at 128 rows can
 take seconds). `dequant-cached` supports every case, so there is always a choice.
+
+Scores use `exact_kernels()`: a kernel that rounds activations (`cpu-int4pack` runs them in
+bfloat16) moved SmolLM2's option log-probabilities by up to 0.13 nats against the exact ones,
+enough to flip a near-tied answer, and which kernel runs depends on the batch's row count and
+on this machine's timings. Inside the context only kernels as exact as the dequantized
+matmul at the compute dtype are chosen, so a plan's scores depend on its weights alone.
+Latency keeps the fastest kernel: it prices what a deployment runs.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import contextvars
 import logging
 
 import torch
@@ -93,7 +102,33 @@ def timed_choices(bits: int | None, group_size: int | None, shape, device, dtype
     return times
 
 
-def choose(bits: int, group_size: int, shape, device, dtype, rows: int) -> Kernel:
-    """The fastest kernel for this case and number of rows (see the module docstring)."""
+_EXACT = contextvars.ContextVar("trustbits_exact_kernels", default=False)
+
+
+@contextlib.contextmanager
+def exact_kernels():
+    """Within this context, quantized linears run only exact kernels (see the module doc)."""
+    token = _EXACT.set(True)
+    try:
+        yield
+    finally:
+        _EXACT.reset(token)
+
+
+def exact_mode() -> bool:
+    return _EXACT.get()
+
+
+def is_exact(kernel: Kernel, dtype: torch.dtype) -> bool:
+    """Whether `kernel` is as exact as dequantize-then-matmul at `dtype`."""
+    tolerance = kernel.tolerance_for(dtype) if hasattr(kernel, "tolerance_for") else kernel.tolerance
+    return tolerance <= DEQUANT.tolerance_for(dtype)
+
+
+def choose(bits: int, group_size: int, shape, device, dtype, rows: int, *, exact: bool = False) -> Kernel:
+    """The fastest kernel for this case and number of rows (see the module docstring); with
+    `exact`, the fastest exact one (`dequant-cached` always is)."""
     times = timed_choices(bits, group_size, shape, device, dtype, rows)
+    if exact:
+        times = {name: t for name, t in times.items() if is_exact(kernel_by_name(name), dtype)} or {DEQUANT.name: 0.0}
     return kernel_by_name(min(times, key=times.get))

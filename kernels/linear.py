@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from trustbits.kernels.dispatch import _EXACT
 from trustbits.kernels.qtensor import QTensor
 
 
@@ -48,13 +49,14 @@ class QuantLinear(nn.Module):
     def kernel_for(self, rows: int, device: torch.device | str | None = None):
         """The kernel a call with `rows` activation rows runs on `device` (measured and cached
         on first use; see `trustbits.kernels.dispatch`)."""
-        from trustbits.kernels.dispatch import bucket_for, choose
+        from trustbits.kernels.dispatch import bucket_for, choose, exact_mode
 
         device = torch.device(device or self.qtensor.codes.device)
-        key = (str(device), bucket_for(rows))
+        exact = exact_mode()
+        key = (str(device), bucket_for(rows), exact)
         if key not in self._choice:
             q = self.qtensor
-            self._choice[key] = choose(q.bits, q.group_size, q.shape, device, self.compute_dtype, rows)
+            self._choice[key] = choose(q.bits, q.group_size, q.shape, device, self.compute_dtype, rows, exact=exact)
         return self._choice[key]
 
     def use_kernel(self, name: str | None) -> None:
@@ -75,7 +77,8 @@ class QuantLinear(nn.Module):
         if reason:
             raise ValueError(f"kernel {name} cannot run this {q.bits}-bit weight: {reason}")
         for b in BUCKETS:
-            self._choice[(str(device), b)] = kernel
+            for exact in (False, True):  # a pin holds in scoring too
+                self._choice[(str(device), b, exact)] = kernel
 
     def _state(self, kernel, device: torch.device):
         key = (kernel.name, str(device))
@@ -89,7 +92,7 @@ class QuantLinear(nn.Module):
 
     @property
     def kernel_names(self) -> dict[int, str]:
-        return {bucket: k.name for (_, bucket), k in sorted(self._choice.items(), key=lambda kv: kv[0][1])}
+        return {bucket: k.name for (_, bucket, _exact), k in sorted(self._choice.items(), key=lambda kv: (kv[0][1], kv[0][2]))}
 
     # ---- nn.Module ----------------------------------------------------------------------
 
@@ -97,7 +100,7 @@ class QuantLinear(nn.Module):
         x2 = x.reshape(-1, self.in_features)
         if x2.dtype != self.compute_dtype:
             x2 = x2.to(self.compute_dtype)
-        key = (x.device, x2.shape[0])
+        key = (x.device, x2.shape[0], _EXACT.get())
         hit = self._fast.get(key)
         if hit is None:
             kernel = self.kernel_for(x2.shape[0], x.device)

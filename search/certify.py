@@ -21,6 +21,7 @@ def certify(spec, study, configs, suite, *, progress=None) -> dict[int, Certifie
     Args:
         progress: optional callable(description, done, total).
     """
+    from trustbits.kernels import exact_kernels
     from trustbits.metrics import aggregate, score, vote
     from trustbits.quant.assemble import apply_plan
     from trustbits.quant.cache import LayerCache
@@ -35,7 +36,7 @@ def certify(spec, study, configs, suite, *, progress=None) -> dict[int, Certifie
     for i, number in enumerate(needed):
         plan = trial_plan(study.trials[number])
         step = (lambda d, t, _n=number, _i=i: progress(f"certify #{_n} ({_i + 1}/{len(needed)})", d, t)) if progress else None
-        with apply_plan(loaded, plan, cache=cache):
+        with apply_plan(loaded, plan, cache=cache), exact_kernels():
             generated[number] = score(loaded.model, loaded.tokenizer, suite, mode="generate", progress=step)
     out = {}
     for c in configs:

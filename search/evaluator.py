@@ -102,6 +102,7 @@ class TrialEvaluator:
             batch_size: scoring batch size (None: the scorer's default).
             reference_is_self: this is the float model, the constraints' own reference.
         """
+        from trustbits.kernels import exact_kernels
         from trustbits.metrics import aggregate, score, score_bounds
         from trustbits.quant.assemble import apply_plan
 
@@ -122,7 +123,8 @@ class TrialEvaluator:
                     if progress:
                         progress(_base + d, total, _stage)
 
-                part_records = score(self.loaded.model, self.loaded.tokenizer, part, batch_size=batch_size, progress=on_progress)
+                with exact_kernels():  # scores must not depend on batching (kernels.dispatch)
+                    part_records = score(self.loaded.model, self.loaded.tokenizer, part, batch_size=batch_size, progress=on_progress)
                 self.store.put(trial_number, stage, [r.to_json() for r in part_records])
                 records += part_records
                 done += n_part

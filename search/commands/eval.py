@@ -110,6 +110,7 @@ def _score_with_bars(loaded, suite, mode: str, batch_size: int | None):
     """Score task by task, one rich bar per task (perspective/task)."""
     from rich.progress import Progress
 
+    from trustbits.kernels import exact_kernels
     from trustbits.metrics import score
     from trustbits.progress import bar_columns
     from trustbits.search.console import error_console
@@ -120,14 +121,15 @@ def _score_with_bars(loaded, suite, mode: str, batch_size: int | None):
         ids = {t: bars.add_task(f"{t[0]}/{t[1]}", total=len(suite.select(perspective=t[0], task=t[1]))) for t in tasks}
         for task in tasks:
             part = suite.select(perspective=task[0], task=task[1])
-            records += score(
-                loaded.model,
-                loaded.tokenizer,
-                part,
-                mode=mode,
-                batch_size=batch_size,
-                progress=lambda done, total, bar=ids[task]: bars.update(bar, completed=done),
-            )
+            with exact_kernels():  # the same scores as the search's, however batched
+                records += score(
+                    loaded.model,
+                    loaded.tokenizer,
+                    part,
+                    mode=mode,
+                    batch_size=batch_size,
+                    progress=lambda done, total, bar=ids[task]: bars.update(bar, completed=done),
+                )
     return records
 
 

@@ -94,3 +94,32 @@ def test_cuda_dispatch_and_agreement(kh):
     layer = QuantLinear(kh.random_q((576, 576), 4, 64).to(cuda), None, torch.bfloat16)
     layer(torch.randn(1, 576, device=cuda, dtype=torch.bfloat16))
     assert layer.kernel_name in {"cuda-int4pack", "dequant-cached"}
+
+
+def test_exact_kernels_rule_out_activation_rounding_whatever_the_rows(fast_timing, monkeypatch, kh):
+    # Make the bfloat16-activation kernel the fastest everywhere: outside the context it runs,
+    # inside only kernels as exact as the dequantized matmul do, and the outputs no longer
+    # depend on how many rows a call has (what makes scores independent of batching).
+    real = dispatch.timed_choices
+
+    def int4pack_fastest(*args, **kwargs):
+        times = real(*args, **kwargs)
+        return {name: (1e-9 if name == "cpu-int4pack" else t) for name, t in times.items()}
+
+    monkeypatch.setattr(dispatch, "timed_choices", int4pack_fastest)
+    q = kh.random_q((64, 192), 4, 32)
+    layer = QuantLinear(q)
+    x = torch.randn(200, 192)
+    assert layer.kernel_for(1).name == "cpu-int4pack"
+    rounded = kh.relative_error(layer(x[:3]), q, x[:3])
+    assert rounded > 1e-4  # bfloat16 activations: the inexactness the context exists for
+    with dispatch.exact_kernels():
+        assert dispatch.exact_mode()
+        for rows in (1, 3, 16, 200):
+            kernel = layer.kernel_for(rows)
+            assert dispatch.is_exact(kernel, torch.float32), (rows, kernel.name)
+            assert kh.relative_error(layer(x[:rows]), q, x[:rows]) <= 1e-5
+        full = layer(x)
+        assert torch.allclose(torch.cat([layer(x[:3]), layer(x[3:])]), full, rtol=0, atol=1e-5)
+    assert not dispatch.exact_mode()
+    assert layer.kernel_for(1).name == "cpu-int4pack"  # the deployment's choice is untouched
