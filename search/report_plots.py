@@ -53,7 +53,9 @@ def deltas_vs_float(rows: list[tuple[str, dict]], names: list[str], path: Path) 
             if d is None:
                 continue
             color = "#d62728" if d.high < 0 else ("#2ca02c" if d.low > 0 else "#555555")
-            ax.errorbar(d.value, i, xerr=[[d.value - d.low], [d.high - d.value]], fmt="o", color=color, capsize=2, ms=4)
+            # A percentile bootstrap interval of a non-linear score (DPD's max over groups) can
+            # miss its own point estimate; the bar then starts at the point.
+            ax.errorbar(d.value, i, xerr=[[max(0.0, d.value - d.low)], [max(0.0, d.high - d.value)]], fmt="o", color=color, capsize=2, ms=4)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_title(f"{name}: change vs float", fontsize=9)
         ax.grid(alpha=0.3, axis="x")

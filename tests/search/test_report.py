@@ -64,3 +64,13 @@ def test_report_without_finished_trials_is_one_line_and_exit_2(make_spec, tmp_pa
     assert cli.main(["report", str(spec), "-o", str(tmp_path / "r"), "--no-certify"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "trustbits search" in err
+
+
+def test_delta_plot_accepts_an_interval_that_misses_its_point(tmp_path):
+    # Seen on the paper-search study: fairness -5.6 with a bootstrap interval [-4.9, -3.1].
+    from trustbits.search.report_data import Delta
+    from trustbits.search.report_plots import deltas_vs_float
+
+    rows = [("#1 a", {"trust": Delta(-5.6, -4.9, -3.1)}), ("#2 b", {"trust": Delta(1.0, -1.0, 2.0)})]
+    path = deltas_vs_float(rows, ["trust"], tmp_path / "d.png")
+    assert path.stat().st_size > 2_000
