@@ -109,7 +109,7 @@ def main() -> int:
             weight_bytes = 0
             for mod in target.modules():
                 if isinstance(mod, QuantLinear):
-                    kernel, state = mod._fast[(torch.device("cpu"), 1)]
+                    kernel, state = mod._fast[(torch.device("cpu"), 1, False)]  # (device, rows, exact mode)
                     weight_bytes += state.nbytes
                 elif isinstance(mod, torch.nn.Linear):
                     weight_bytes += mod.weight.numel() * mod.weight.element_size()

@@ -111,7 +111,8 @@ def test_exact_kernels_rule_out_activation_rounding_whatever_the_rows(fast_timin
     layer = QuantLinear(q)
     x = torch.randn(200, 192)
     assert layer.kernel_for(1).name == "cpu-int4pack"
-    rounded = kh.relative_error(layer(x[:3]), q, x[:3])
+    # One row: every candidate is timed at the first bucket (larger ones may prune int4pack).
+    rounded = kh.relative_error(layer(x[:1]), q, x[:1])
     assert rounded > 1e-4  # bfloat16 activations: the inexactness the context exists for
     with dispatch.exact_kernels():
         assert dispatch.exact_mode()
