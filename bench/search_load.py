@@ -38,6 +38,9 @@ bits = [3, 4, 8, 16]
 granularity = "layer"
 [seeds]
 sensitivity = 0
+[ensembles]
+per_trial = 0        # the synthetic ensembles are all there is: a resume owes none
+uniform_sets = false
 [budget]
 trials = {trials}
 """
@@ -86,7 +89,7 @@ def synthesize(spec, n: int) -> None:
 
             memory = footprint(loaded.model, plan).total_bytes if i < 3 else int(rng.uniform(60e6, 270e6))
             records = [
-                {"perspective": r.setting.spec.perspective, "task": r.setting.spec.task, "setting": r.setting.spec.name, "example_id": r.example.example_id, "gold": "x", "pred": "x", "option_logprobs": {"x": -0.1, "y": -2.0}, "group": None, "refused": False}
+                {"perspective": r.setting.spec.perspective, "task": r.setting.spec.task, "setting": r.setting.spec.name, "example_id": r.example.example_id, "gold": "x", "pred": "x", "option_logprobs": {"x": -0.1, "y": -2.0}, "group": r.example.group, "refused": False}
                 for r in requests
             ]
             store.put(trial.number, 0, records)
@@ -141,7 +144,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     spec_path = out / "load.toml"
-    spec_path.write_text(SPEC.format(trials=args.trials))
+    # The budget counts single models; one synthetic trial in ten is an ensemble.
+    singles = args.trials - args.trials // 10
+    spec_path.write_text(SPEC.format(trials=singles))
     for f in out.glob("load.db*"):
         f.unlink()
     from trustbits.search.spec import load_spec
@@ -170,7 +175,7 @@ def main() -> None:
 
     from trustbits.search.driver import run_search
 
-    more = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, trials=args.trials + 1))
+    more = dataclasses.replace(spec, budget=dataclasses.replace(spec.budget, trials=singles + 1))
     clock = FirstTrialClock()
     try:
         run_search(more, view_factory=lambda *a: clock)
