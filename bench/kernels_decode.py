@@ -109,8 +109,8 @@ def main() -> int:
             weight_bytes = 0
             for mod in target.modules():
                 if isinstance(mod, QuantLinear):
-                    kernel, state = mod._fast[(torch.device("cpu"), 1, False)]  # (device, rows, exact mode)
-                    weight_bytes += state.nbytes
+                    cpu = torch.device("cpu")
+                    weight_bytes += mod._state(mod.kernel_for(1, cpu), cpu).nbytes
                 elif isinstance(mod, torch.nn.Linear):
                     weight_bytes += mod.weight.numel() * mod.weight.element_size()
         finally:

@@ -121,14 +121,13 @@ def exact_mode() -> bool:
 
 def is_exact(kernel: Kernel, dtype: torch.dtype) -> bool:
     """Whether `kernel` is as exact as dequantize-then-matmul at `dtype`."""
-    tolerance = kernel.tolerance_for(dtype) if hasattr(kernel, "tolerance_for") else kernel.tolerance
-    return tolerance <= DEQUANT.tolerance_for(dtype)
+    return kernel.tolerance_for(dtype) <= DEQUANT.tolerance_for(dtype)
 
 
 def choose(bits: int, group_size: int, shape, device, dtype, rows: int, *, exact: bool = False) -> Kernel:
     """The fastest kernel for this case and number of rows (see the module docstring); with
-    `exact`, the fastest exact one (`dequant-cached` always is)."""
+    `exact`, the fastest exact one (`dequant-cached` is exact, and `timed_choices` never prunes it)."""
     times = timed_choices(bits, group_size, shape, device, dtype, rows)
     if exact:
-        times = {name: t for name, t in times.items() if is_exact(kernel_by_name(name), dtype)} or {DEQUANT.name: 0.0}
+        times = {name: t for name, t in times.items() if is_exact(kernel_by_name(name), dtype)}
     return kernel_by_name(min(times, key=times.get))

@@ -48,6 +48,10 @@ class Kernel:
     tolerance: float = 0.0
     description: str = ""
 
+    def tolerance_for(self, dtype: torch.dtype) -> float:
+        """The largest relative error against the reference at this compute dtype."""
+        return self.tolerance
+
     def unsupported(self, bits: int, group_size: int, shape: tuple[int, int], device: torch.device, dtype: torch.dtype) -> str | None:
         """None when this kernel can run that weight on that device at that compute dtype,
         else the reason it cannot (reported by `trustbits latency --debug` and the tests)."""

@@ -49,10 +49,10 @@ class QuantLinear(nn.Module):
     def kernel_for(self, rows: int, device: torch.device | str | None = None):
         """The kernel a call with `rows` activation rows runs on `device` (measured and cached
         on first use; see `trustbits.kernels.dispatch`)."""
-        from trustbits.kernels.dispatch import bucket_for, choose, exact_mode
+        from trustbits.kernels.dispatch import bucket_for, choose
 
         device = torch.device(device or self.qtensor.codes.device)
-        exact = exact_mode()
+        exact = _EXACT.get()
         key = (str(device), bucket_for(rows), exact)
         if key not in self._choice:
             q = self.qtensor

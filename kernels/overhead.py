@@ -62,7 +62,8 @@ def measure_call_overheads(device: torch.device, dtype: torch.dtype) -> dict[str
     free = FreeLinear(64)
     with torch.inference_mode():
         q(x)
-        kernel, state = q._fast[(x.device, 1, False)]  # (device, rows, exact mode)
+        kernel = q.kernel_for(1, x.device)
+        state = q._state(kernel, x.device)
         bare_float = _per_call(lambda: F.linear(x2, lin.weight), device)
         bare_quant = _per_call(lambda: kernel.run(state, x2, None), device)
         return {

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from trustbits import __version__
 from trustbits.errors import TrustbitsError
+from trustbits.search.front import trial_counts
 from trustbits.search.report_data import Config, Delta, best_front_at_memory, delta, float_config, load_configs, perspective_names
 
 
@@ -61,6 +62,7 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
     configs.sort(key=lambda c: (bool(c.members), -c.memory_mb, c.number))
     md: list[str] = []
     n_examples = len(configs[0].records)
+    counts = trial_counts(study.trials)
     md += [
         f"# Results of study `{study.study_name}`",
         "",
@@ -71,8 +73,8 @@ def write_report(opened, out: Path, *, certify_front: bool = True, max_certify: 
             f"({'at most ' + str(e.limit) + ' per task setting' if e.limit else 'the whole default suite'}, seed {e.seed}), scored by label log-likelihood"
         ),
         (
-            f"- trials: {len([t for t in study.trials if t.state.name == 'COMPLETE'])} complete, {len([t for t in study.trials if t.state.name == 'PRUNED'])} stopped early or skipped; "
-            f"{len(configs)} distinct configurations reported"
+            f"- trials: {counts['singles']} single models and {counts['ensembles']} ensembles scored, {counts['stopped_early']} stopped early, "
+            f"{counts['skipped']} skipped, {counts['failed']} failed; {len(configs)} distinct configurations reported"
         ),
         f"- report written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC by trustbits {__version__} on {platform.machine()} ({platform.processor() or 'cpu'})",
         "- intervals are 95% bootstrap intervals; a change against the float model is **bold** when its paired interval excludes 0",

@@ -58,6 +58,7 @@ def measure_sensitivity(loaded, space, layer_cache, *, progress=None) -> dict[st
         layer_cache: the quantized-layer cache the quantized groups come from.
         progress: optional callable(done, total, description).
     """
+    from trustbits.kernels import exact_kernels
     from trustbits.quant.assemble import apply_plan
 
     ids = _probe_ids(loaded.tokenizer)
@@ -76,7 +77,7 @@ def measure_sensitivity(loaded, space, layer_cache, *, progress=None) -> dict[st
         members = set(space.groups[group])
         spec = QuantSpec(method, bits, group_size)
         plan = Plan({m.name: (spec if m.name in members else None) for m in space.modules}, loaded.name, loaded.fingerprint)
-        with apply_plan(loaded, plan, cache=layer_cache):
+        with apply_plan(loaded, plan, cache=layer_cache), exact_kernels():  # as scoring does
             quantized = _log_probs(loaded.model, ids)
         # KL(P_float || P_quant) per position, averaged over the probe's tokens.
         kl = torch.sum(reference.exp() * (reference - quantized), dim=-1).mean()

@@ -117,19 +117,19 @@ def _score_with_bars(loaded, suite, mode: str, batch_size: int | None):
 
     tasks = list(dict.fromkeys((s.spec.perspective, s.spec.task) for s in suite))
     records = []
-    with Progress(*bar_columns(), console=error_console()) as bars:
+    # Exact kernels: the same scores as the search's, however the prompts are batched.
+    with Progress(*bar_columns(), console=error_console()) as bars, exact_kernels():
         ids = {t: bars.add_task(f"{t[0]}/{t[1]}", total=len(suite.select(perspective=t[0], task=t[1]))) for t in tasks}
         for task in tasks:
             part = suite.select(perspective=task[0], task=task[1])
-            with exact_kernels():  # the same scores as the search's, however batched
-                records += score(
-                    loaded.model,
-                    loaded.tokenizer,
-                    part,
-                    mode=mode,
-                    batch_size=batch_size,
-                    progress=lambda done, total, bar=ids[task]: bars.update(bar, completed=done),
-                )
+            records += score(
+                loaded.model,
+                loaded.tokenizer,
+                part,
+                mode=mode,
+                batch_size=batch_size,
+                progress=lambda done, total, bar=ids[task]: bars.update(bar, completed=done),
+            )
     return records
 
 

@@ -57,13 +57,12 @@ def test_report_sections_plots_and_numbers_match_the_study(searched, tmp_path, c
     assert float(cert[1]) == pytest.approx(f.user_attrs["flat"]["trust"], abs=0.051)
 
 
-def test_report_without_finished_trials_is_one_line_and_exit_2(make_spec, tmp_path, capsys):
-    spec = make_spec(trials=2, name="empty")
-    assert cli.main(["search", str(spec), "--trials", "0", "--no-progress", "--no-front"]) in (0, 2)
-    capsys.readouterr()
+def test_report_of_a_study_never_run_is_one_line_and_exit_2(make_spec, tmp_path, capsys):
+    spec = make_spec(trials=2, name="never_run")
     assert cli.main(["report", str(spec), "-o", str(tmp_path / "r"), "--no-certify"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "trustbits search" in err
+    assert not (tmp_path / "r" / "README.md").exists()
 
 
 def test_delta_plot_accepts_an_interval_that_misses_its_point(tmp_path):
